@@ -15,6 +15,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+from yaml import YAMLError
 
 from rlagent.config.schema import CONFIG_GROUPS, RecipeConfig
 from rlagent.errors import UserError, allowed_list, did_you_mean
@@ -83,9 +84,7 @@ def check_key(key: str) -> bool:
         types = _field_types(cls)
         if part not in types:
             where = ".".join(walked) or "the recipe"
-            raise UserError(
-                f"unknown key '{key}'{did_you_mean(part, types)}; {where} takes: {allowed_list(types)}"
-            )
+            raise UserError(f"unknown key '{key}'{did_you_mean(part, types)}; {where} takes: {allowed_list(types)}")
         walked.append(part)
         if _is_mapping(types[part]):
             return len(walked) < len(key.split("."))  # free-form mapping: any sub-key is fine
@@ -206,7 +205,7 @@ def compose_recipe(overrides: list[str]) -> tuple[RecipeConfig, DictConfig]:
             cfg = compose(config_name=PRIMARY_CONFIG, overrides=[*overrides, *extra])
         OmegaConf.resolve(cfg)
         obj = OmegaConf.to_object(cfg)
-    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+    except (HydraException, OmegaConfBaseException, YAMLError, ValueError) as exc:
         raise UserError(_explain(exc)) from None
     finally:
         GlobalHydra.instance().clear()

@@ -43,9 +43,7 @@ class ModelConfig:
     revision: str | None = option(None, help="Hub revision (branch, tag or commit) for Hub ids.")
     dtype: str = option("float32", help="Weights dtype for training and generation.", choices=DTYPES)
     trust_remote_code: bool = option(False, help="Allow custom modelling code from the checkpoint.")
-    chat_template: str | None = option(
-        None, help="Path to a Jinja chat template that replaces the tokenizer's own."
-    )
+    chat_template: str | None = option(None, help="Path to a Jinja chat template that replaces the tokenizer's own.")
     gradient_checkpointing: bool = option(False, help="Trade compute for memory in the policy update.")
     lora: LoraConfig = option(help="LoRA adapters (peft).", factory=LoraConfig)
 
@@ -95,9 +93,7 @@ class SearchConfig:
 class TaskConfig:
     """The task suite: examples, environment and verifier."""
 
-    suite: str = option(
-        "search", help="Task suite.", choices=("search", "appworld", "appsim")
-    )
+    suite: str = option("search", help="Task suite.", choices=("search", "appworld", "appsim"))
     dataset: str = option(
         "synthetic_kb",
         help="Dataset of the suite: synthetic_kb (embedded), nq, musique, or a folder name under data_dir.",
@@ -118,14 +114,16 @@ class TaskConfig:
     hub_dataset: str | None = option(None, help="Hub dataset id of the questions when source=hub.")
     hub_config: str | None = option(None, help="Hub dataset configuration name.")
     hub_corpus: str | None = option(None, help="Hub dataset id of the passage corpus when source=hub.")
-    split: str | None = option(
-        None, help="Split this command runs on; null: train for `train`, eval_split for `eval`."
-    )
+    split: str | None = option(None, help="Split this command runs on; null: train for `train`, eval_split for `eval`.")
     eval_split: str = option("dev", help="Split of `eval` and of evaluations during training.")
     limit: int | None = option(None, help="Use only the first N examples of the split.")
     max_turns: int = option(4, help="Model turns per episode.")
     system_prompt: str = option("", help="System message; empty means none.")
     user_template: str = option("{question}", help="First user message; {question} is filled in.")
+    demonstration: list[dict[str, str]] = option(
+        help="Few-shot chat turns ({role, content}) placed between the system prompt and the question.",
+        factory=list,
+    )
     synthetic: SyntheticKBConfig = option(help="The generated knowledge base.", factory=SyntheticKBConfig)
     search: SearchConfig = option(help="Search-agent settings.", factory=SearchConfig)
 
@@ -145,7 +143,7 @@ class AlgorithmConfig:
     lr_scheduler_type: str = option(
         "constant", help="Learning-rate schedule.", choices=("constant", "constant_with_warmup", "linear", "cosine")
     )
-    warmup_ratio: float = option(0.0, help="Fraction of steps spent warming up.")
+    warmup_ratio: float = option(0.0, help="Fraction of steps spent warming up (0 to 1).")
     weight_decay: float = option(0.0, help="AdamW weight decay.")
     max_grad_norm: float = option(1.0, help="Gradient clipping norm.")
     beta: float = option(0.0, help="KL penalty coefficient against the reference (initial) policy.")
@@ -154,7 +152,8 @@ class AlgorithmConfig:
     num_generations: int = option(4, help="Episodes per prompt (the group size).")
     num_iterations: int = option(1, help="Policy updates per generated batch (mu).")
     scale_rewards: str = option(
-        "group", help="Divide advantages by the reward std of the group, the batch, or not at all.",
+        "group",
+        help="Divide advantages by the reward std of the group, the batch, or not at all.",
         choices=("group", "batch", "none"),
     )
     advantage_estimator: str = option(
@@ -164,15 +163,14 @@ class AlgorithmConfig:
         choices=("group_mean", "leave_one_out"),
     )
     importance_sampling_level: str = option(
-        "token", help="token: per-token ratios (GRPO); sequence: one ratio per episode (GSPO).",
+        "token",
+        help="token: per-token ratios (GRPO); sequence: one ratio per episode (GSPO).",
         choices=("token", "sequence"),
     )
     filter_zero_variance_groups: bool = option(
         False, help="Drop groups whose episodes all got the same reward from the loss (DAPO)."
     )
-    mask_truncated_completions: bool = option(
-        False, help="Exclude episodes that hit a length limit from the loss."
-    )
+    mask_truncated_completions: bool = option(False, help="Exclude episodes that hit a length limit from the loss.")
 
 
 @dataclass
@@ -215,9 +213,7 @@ class RolloutConfig:
     max_episode_tokens: int = option(
         1024, help="Tokens after the prompt (model and environment) before an episode is cut as truncated."
     )
-    batch_size: int | None = option(
-        None, help="Episodes generated together; null runs the whole batch at once."
-    )
+    batch_size: int | None = option(None, help="Episodes generated together; null runs the whole batch at once.")
     env_workers: int = option(8, help="Threads running environment steps concurrently.")
     vllm: VllmConfig = option(help="vLLM engine settings.", factory=VllmConfig)
     openai: OpenAIConfig = option(help="OpenAI-compatible server settings.", factory=OpenAIConfig)
@@ -244,7 +240,9 @@ class TrainerConfig:
         choices=("inprocess", "trl_colocate", "trl_server"),
     )
     check_logprobs: bool = option(
-        True, help="Recompute the trainer's logprobs of sampled tokens to report engine/trainer mismatch."
+        True,
+        help="Recompute the trainer's logprobs of the first micro-batch's sampled tokens each step to report "
+        "the engine/trainer mismatch.",
     )
     report_to: list[str] = option(
         help="Extra metric sinks (each needs its package installed).",

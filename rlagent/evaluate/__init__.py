@@ -1,0 +1,1 @@
+"""Evaluation: run episodes with the agent loop, aggregate metrics, write results."""

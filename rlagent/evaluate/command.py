@@ -1,0 +1,34 @@
+"""The `rlagent eval` command: validate everything, open the run directory, evaluate, report."""
+
+from __future__ import annotations
+
+from rlagent.config.compose import compose_recipe
+from rlagent.errors import UserError
+from rlagent.evaluate.runner import run_eval
+from rlagent.evaluate.table import metrics_table
+from rlagent.rollout.engines.factory import policy_path
+from rlagent.runs.rundir import open_for_eval
+from rlagent.tasks.registry import build_suite
+from rlagent.ui import out_console
+
+
+def eval_command(overrides: list[str]) -> None:
+    cfg, _ = compose_recipe(overrides)
+    suite = build_suite(cfg.task)
+    split = cfg.task.split or cfg.task.eval_split
+    suite.examples(split)  # bad data paths fail here, before a run directory exists
+    if cfg.rollout.engine != "openai":
+        policy_path(cfg)
+    run = open_for_eval(cfg)
+    try:
+        result = run_eval(cfg, run, suite, split=split)
+    except UserError as exc:
+        run.abandon(str(exc))
+        raise
+    except BaseException as exc:
+        if run.created:
+            run.fail(f"{type(exc).__name__}: {exc}")
+        raise
+    if run.created:
+        run.finish(eval={split: result.metrics.get("success")})
+    out_console.print(metrics_table(f"{cfg.name} · {split} · {result.path}", result.metrics))

@@ -1,0 +1,1 @@
+"""The multi-turn agent loop and the generation engines behind it."""

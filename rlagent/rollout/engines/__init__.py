@@ -1,0 +1,1 @@
+"""Generation engines behind one interface: vllm, hf (transformers) and openai (text only)."""

@@ -1,0 +1,221 @@
+"""The agent loop shared by evaluation and training.
+
+Token-in/token-out: each episode keeps the prompt's ids and appends every turn's generated ids
+exactly as sampled (mask 1, with their sampling logprobs); environment messages are tokenized as
+the chat template's continuation and appended with mask 0. All live episodes of a batch generate
+together each turn, and their environment steps run concurrently.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from rlagent.config.schema import RecipeConfig
+from rlagent.rollout.chat import ChatFormat
+from rlagent.rollout.engines.base import Generation, Sampling
+from rlagent.rollout.episode import Episode, Turn
+from rlagent.tasks.base import Environment, Example, TaskSuite
+
+
+@dataclass
+class LoopSettings:
+    """Limits and sampling of the loop."""
+
+    max_turns: int = 4
+    max_new_tokens: int = 256
+    max_episode_tokens: int = 1024
+    max_model_len: int = 4096
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int | None = None
+    env_workers: int = 8
+    batch_size: int | None = None
+
+    @classmethod
+    def from_config(cls, cfg: RecipeConfig, temperature: float | None = None) -> LoopSettings:
+        r = cfg.rollout
+        return cls(
+            max_turns=cfg.task.max_turns,
+            max_new_tokens=r.max_new_tokens,
+            max_episode_tokens=r.max_episode_tokens,
+            max_model_len=r.vllm.max_model_len,
+            temperature=r.temperature if temperature is None else temperature,
+            top_p=r.top_p,
+            top_k=r.top_k,
+            env_workers=r.env_workers,
+            batch_size=r.batch_size,
+        )
+
+
+@dataclass
+class LoopStats:
+    """Wall-clock split of the last `run`."""
+
+    generation_s: float = 0.0
+    env_s: float = 0.0
+    model_tokens: int = 0
+    episodes: int = 0
+
+
+@dataclass
+class _Live:
+    episode: Episode
+    env: Environment
+    chat: ChatFormat | None
+    index: int
+
+
+class AgentLoop:
+    """Run episodes of a task suite with a token engine (vllm, hf) or a text engine (openai)."""
+
+    def __init__(self, engine: Any, suite: TaskSuite, settings: LoopSettings):
+        self.engine, self.suite, self.settings = engine, suite, settings
+        self.text_mode = not hasattr(engine, "generate")
+        self.tokenizer = engine.tokenizer
+        self._chats: dict[int, ChatFormat] = {}
+        self.stats = LoopStats()
+
+    def _chat_for(self, env: Environment) -> ChatFormat | None:
+        if self.text_mode:
+            return None
+        key = id(env.tools) if env.tools is not None else 0
+        if key not in self._chats:
+            self._chats[key] = ChatFormat(self.tokenizer, env.tools)
+        return self._chats[key]
+
+    def run(
+        self, items: Sequence[tuple[Example, int]], seed: int = 0, on_done: Callable[[Episode], None] | None = None
+    ) -> list[Episode]:
+        """Play one episode per (example, sample index); return them in input order."""
+        self.stats = LoopStats()
+        size = self.settings.batch_size or len(items) or 1
+        episodes: list[Episode] = []
+        for start in range(0, len(items), size):
+            episodes.extend(self._run_batch(items[start : start + size], seed, start, on_done))
+        self.stats.episodes = len(episodes)
+        self.stats.model_tokens = sum(e.model_tokens for e in episodes)
+        return episodes
+
+    def _start(self, example: Example, sample: int, index: int) -> _Live:
+        env = self.suite.make_env(example)
+        episode = Episode(example=example, sample=sample)
+        episode.messages = env.reset()
+        chat = self._chat_for(env)
+        if chat is not None:
+            episode.prompt_ids = chat.prompt_ids(episode.messages)
+        return _Live(episode, env, chat, index)
+
+    def _finish(self, live: _Live, reason: str, truncated: bool = False) -> None:
+        ep = live.episode
+        ep.done, ep.finish_reason, ep.truncated = reason == "done", reason, truncated
+        ep.env_state = live.env.state()
+        live.env.close()
+
+    def _budget(self, ep: Episode) -> int:
+        s = self.settings
+        if self.text_mode:
+            return s.max_new_tokens
+        return min(
+            s.max_episode_tokens - len(ep.completion_ids), s.max_model_len - len(ep.prompt_ids) - len(ep.completion_ids)
+        )
+
+    def _sampling(self, live: _Live, budget: int, seed: int) -> Sampling:
+        s = self.settings
+        turn = len(live.episode.turns)
+        return Sampling(
+            max_tokens=min(s.max_new_tokens, budget),
+            temperature=s.temperature,
+            top_p=s.top_p,
+            top_k=s.top_k,
+            stop=live.env.stop,
+            seed=(seed * 1_000_003 + live.index * 101 + turn) % (2**31),
+        )
+
+    def _generate(self, batch: list[_Live], sampling: list[Sampling]) -> list[Generation]:
+        if self.text_mode:
+            return self.engine.chat([lv.episode.messages for lv in batch], sampling, tools=batch[0].env.tools)
+        prompts = [lv.episode.prompt_ids + lv.episode.completion_ids for lv in batch]
+        return self.engine.generate(prompts, sampling)
+
+    def _run_batch(
+        self, items: Sequence[tuple[Example, int]], seed: int, offset: int, on_done: Callable[[Episode], None] | None
+    ) -> list[Episode]:
+        lives = [self._start(ex, sample, offset + i) for i, (ex, sample) in enumerate(items)]
+        active = list(lives)
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.env_workers)) as pool:
+            while active:
+                ready, sampling = [], []
+                for lv in active:
+                    budget = self._budget(lv.episode)
+                    if budget <= 0:
+                        self._finish(lv, "max_tokens", truncated=True)
+                        if on_done:
+                            on_done(lv.episode)
+                    else:
+                        ready.append(lv)
+                        sampling.append(self._sampling(lv, budget, seed))
+                if not ready:
+                    break
+                started = time.perf_counter()
+                generations = self._generate(ready, sampling)
+                elapsed = time.perf_counter() - started
+                self.stats.generation_s += elapsed
+                texts = []
+                for lv, gen in zip(ready, generations, strict=True):
+                    lv.episode.generation_s += elapsed / len(ready)
+                    if not self.text_mode:
+                        lv.episode.append_model(gen.token_ids, gen.logprobs)
+                        text = self.tokenizer.decode(gen.token_ids, skip_special_tokens=True)
+                    else:
+                        text = gen.text
+                    lv.episode.messages.append({"role": "assistant", "content": text})
+                    texts.append(text)
+                started = time.perf_counter()
+                results = list(pool.map(lambda pair: pair[0].env.step(pair[1]), zip(ready, texts, strict=True)))
+                self.stats.env_s += time.perf_counter() - started
+                active = []
+                for lv, gen, text, result in zip(ready, generations, texts, results, strict=True):
+                    if self._advance(lv, gen, text, result):
+                        active.append(lv)
+                    elif on_done:
+                        on_done(lv.episode)
+        return [lv.episode for lv in lives]
+
+    def _advance(self, lv: _Live, gen: Generation, text: str, result: Any) -> bool:
+        """Record the turn and append the observation; False when the episode is over."""
+        ep = lv.episode
+        ep.turns.append(Turn(text, result.observation, result.malformed, result.tool_calls, gen.finish_reason))
+        if result.done:
+            self._finish(lv, "done")
+            return False
+        if len(ep.turns) >= self.settings.max_turns:
+            self._finish(lv, "max_turns")
+            return False
+        message = {"role": lv.env.observation_role, "content": result.observation or ""}
+        if lv.chat is not None:
+            ids = lv.chat.continuation_ids([message], gen.token_ids)
+            if self._budget(ep) - len(ids) <= 0:
+                self._finish(lv, "max_tokens", truncated=True)
+                return False
+            ep.append_env(ids)
+        ep.messages.append(message)
+        return True
+
+
+def score_episodes(suite: TaskSuite, episodes: Sequence[Episode]) -> None:
+    """Fill reward, success and metrics of each episode with the suite's verifier."""
+    for ep in episodes:
+        score = suite.verifier.score(ep)
+        ep.reward, ep.success = score.reward, score.success
+        ep.metrics = {
+            **score.metrics,
+            "turns": float(len(ep.turns)),
+            "tool_calls": float(sum(t.tool_calls for t in ep.turns)),
+            "malformed": float(sum(t.malformed for t in ep.turns)),
+            "truncated": float(ep.truncated),
+            "model_tokens": float(ep.model_tokens),
+        }

@@ -1,0 +1,1 @@
+"""Run directories, metric logs, comparisons and reports."""

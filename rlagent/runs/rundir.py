@@ -1,0 +1,137 @@
+"""The run directory: config.yaml, run.json, metrics.jsonl, rollouts/, checkpoints/, eval/.
+
+A run directory is created only after the configuration validated, is never overwritten unless the
+run is resumed, and records its status in run.json so that a crashed or partial run is never taken
+for a finished one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rlagent import __version__
+from rlagent.config.compose import to_yaml
+from rlagent.config.schema import RecipeConfig
+from rlagent.errors import UserError
+from rlagent.runs.files import write_json_atomic, write_text_atomic
+from rlagent.runs.metrics_log import MetricsLog
+
+CONFIG = "config.yaml"
+STATUS = "run.json"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunDir:
+    """Paths and status of one run directory."""
+
+    path: Path
+    created: bool = False
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / STATUS
+
+    @property
+    def rollouts(self) -> Path:
+        return self.path / "rollouts"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def eval(self) -> Path:
+        return self.path / "eval"
+
+    @property
+    def metrics(self) -> MetricsLog:
+        return MetricsLog(self.path / "metrics.jsonl")
+
+    def status(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.status_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def _update_status(self, **fields: Any) -> None:
+        write_json_atomic(self.status_path, {**self.status(), **fields})
+
+    def start(self, command: str, cfg: RecipeConfig) -> None:
+        history = self.status().get("invocations", [])
+        history.append({"command": command, "started": _now()})
+        self._update_status(
+            recipe=cfg.name,
+            status="running",
+            command=command,
+            invocations=history,
+            rlagent=__version__,
+            host=platform.node(),
+            pid=os.getpid(),
+            started_unix=time.time(),
+        )
+
+    def finish(self, **summary: Any) -> None:
+        self._update_status(status="completed", finished=_now(), **summary)
+
+    def fail(self, error: str) -> None:
+        self._update_status(status="failed", finished=_now(), error=error)
+
+    def abandon(self, error: str) -> None:
+        """After bad input: remove a directory this invocation created if it holds no results, else mark failed."""
+        if self.created and not any(self.checkpoints.glob("step-*")) and not any(self.eval.glob("*.json")):
+            shutil.rmtree(self.path, ignore_errors=True)
+        elif self.path.exists():
+            self.fail(error)
+
+
+def default_run_path(cfg: RecipeConfig, command: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    suffix = "" if command == "train" else f"-{command}"
+    return Path(cfg.run.root) / f"{cfg.name}{suffix}-{stamp}"
+
+
+def open_run_dir(cfg: RecipeConfig, command: str) -> RunDir:
+    """Create the run directory for `command`, or reopen it when resuming; never overwrite a run."""
+    path = Path(cfg.run.dir) if cfg.run.dir else default_run_path(cfg, command)
+    run = RunDir(path)
+    exists = path.exists() and any(path.iterdir())
+    if cfg.resume:
+        if not run.config_path.is_file():
+            raise UserError(f"resume=true needs an existing run directory with {CONFIG}: set run.dir (got '{path}')")
+    elif exists:
+        raise UserError(
+            f"run directory '{path}' already exists; pass resume=true to continue it, or choose another run.dir"
+        )
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        run.created = True
+    for sub in (run.rollouts, run.checkpoints, run.eval):
+        sub.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run.config_path, to_yaml(cfg))
+    run.start(command, cfg)
+    return run
+
+
+def open_for_eval(cfg: RecipeConfig) -> RunDir:
+    """Eval writes into run.dir when it names an existing run (adding eval files), else into a new run."""
+    if cfg.run.dir and (Path(cfg.run.dir) / CONFIG).is_file():
+        run = RunDir(Path(cfg.run.dir))
+        run.eval.mkdir(exist_ok=True)
+        return run
+    return open_run_dir(cfg, "eval")

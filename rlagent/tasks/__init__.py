@@ -1,0 +1,1 @@
+"""Task suites: examples, environments and verifiers."""

@@ -1,0 +1,76 @@
+"""The seams every task suite implements: Example, Environment, Verifier, TaskSuite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from rlagent.rollout.episode import Episode
+
+
+@dataclass
+class Example:
+    """One task instance; `data` holds what the suite's environment and verifier need."""
+
+    id: str
+    data: dict[str, Any]
+
+
+@dataclass
+class StepResult:
+    """What the environment answers to one model action."""
+
+    observation: str | None
+    done: bool
+    malformed: bool = False
+    tool_calls: int = 0
+
+
+@dataclass
+class Score:
+    """A verifier's verdict on an episode: the reward and per-episode metrics."""
+
+    reward: float
+    success: bool
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Environment(Protocol):
+    """One episode's world. The agent loop calls reset once, then step per model turn."""
+
+    stop: list[str] | None
+    """Strings that end a model turn early (e.g. `</search>`), or None."""
+    tools: list[dict] | None
+    """JSON schemas passed to the chat template's `tools=`, or None."""
+    observation_role: str
+    """Chat role of environment messages (`user` or `tool`)."""
+
+    def reset(self) -> list[dict[str, Any]]:
+        """The opening messages (system and user) of the conversation."""
+        ...
+
+    def step(self, action: str) -> StepResult:
+        """Apply the model's turn (its text) and return the observation."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """What the verifier needs once the episode is over (answer, searches, ...)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Verifier(Protocol):
+    def score(self, episode: Episode) -> Score: ...
+
+
+class TaskSuite(Protocol):
+    """Examples (by split), an environment per episode, and the verifier."""
+
+    name: str
+    verifier: Verifier
+
+    def examples(self, split: str) -> list[Example]: ...
+
+    def make_env(self, example: Example) -> Environment: ...

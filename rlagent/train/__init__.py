@@ -1,0 +1,1 @@
+"""Online GRPO training with TRL around the shared agent loop."""

@@ -1,0 +1,113 @@
+"""Trainer callbacks: metrics.jsonl, the live terminal view, periodic evaluation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.progress import Progress
+from transformers import TrainerCallback
+
+from rlagent.runs.metrics_log import MetricsLog
+
+# TRL / transformers log keys worth keeping, renamed into rlagent's namespaces.
+_RENAMES = {
+    "loss": "train/loss",
+    "grad_norm": "train/grad_norm",
+    "learning_rate": "train/learning_rate",
+    "reward": "train/reward",
+    "reward_std": "train/reward_std",
+    "frac_reward_zero_std": "train/frac_reward_zero_std",
+    "kl": "train/kl",
+    "entropy": "train/entropy",
+    "num_tokens": "train/num_tokens",
+}
+
+
+def rename(logs: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in logs.items():
+        if key in _RENAMES:
+            out[_RENAMES[key]] = value
+        elif key.startswith(("clip_ratio", "completions/", "rewards/")):
+            out[f"train/{key}"] = value
+        elif key.startswith(("rollout/", "timing/", "logprob_mismatch/")):
+            out[key] = value
+    return out
+
+
+class MetricsCallback(TrainerCallback):
+    """Append each logged step to metrics.jsonl, with wall-clock step time."""
+
+    def __init__(self, log: MetricsLog):
+        self.log = log
+        self.step_started = time.perf_counter()
+        self.last_row: dict[str, Any] = {}
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.step_started = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.step_s = time.perf_counter() - self.step_started
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if not logs or "train_runtime" in logs:
+            return
+        row = rename(logs)
+        step_s = getattr(self, "step_s", 0.0)
+        row["timing/step_s"] = step_s
+        spent = sum(
+            row.get(f"timing/{k}", 0.0) for k in ("rollout_s", "scoring_s", "weight_sync_s", "mismatch_check_s")
+        )
+        row["timing/update_s"] = max(0.0, step_s - spent)
+        tokens = row.get("rollout/model_tokens", 0.0)
+        gen = row.get("timing/rollout_generation_s", 0.0)
+        if gen:
+            episodes = args.per_device_train_batch_size * args.gradient_accumulation_steps
+            row["rollout/tokens_per_s"] = tokens * episodes / gen
+        self.last_row = row
+        self.log.append(state.global_step, row)
+
+
+class LiveView(TrainerCallback):
+    """A rich progress bar over training steps with the latest reward, success and timings."""
+
+    def __init__(self, progress: Progress, metrics: MetricsCallback, total: int):
+        self.progress, self.metrics = progress, metrics
+        self.task = progress.add_task("train", total=total, status="starting")
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.progress.update(self.task, completed=state.global_step)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        row = self.metrics.last_row
+        if not row:
+            return
+        status = (
+            f"reward {row.get('train/reward', 0):.3f}  success {row.get('rollout/success', 0):.3f}  "
+            f"Δlogp {row.get('logprob_mismatch/max', 0):.1e}  step {row.get('timing/step_s', 0):.1f}s"
+        )
+        self.progress.update(self.task, completed=state.global_step, status=status)
+
+
+class PeriodicEval(TrainerCallback):
+    """Evaluate on the eval split every `every` steps (and at step 0, before any update)."""
+
+    def __init__(self, every: int, evaluate: Callable[[int], None], max_steps: int, at_start: bool):
+        self.every, self.evaluate, self.max_steps, self.at_start = every, evaluate, max_steps, at_start
+        self.done: set[int] = set()
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.at_start and state.global_step == 0:
+            self._run(0)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        step = state.global_step
+        if step % self.every == 0 or step == self.max_steps:
+            self._run(step)
+
+    def _run(self, step: int) -> None:
+        if step not in self.done:
+            self.done.add(step)
+            self.evaluate(step)

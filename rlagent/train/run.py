@@ -1,0 +1,150 @@
+"""`rlagent train`: alternate agent-loop rollouts on the engine, verifier rewards and TRL GRPO updates."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rlagent.config.compose import compose_recipe
+from rlagent.config.schema import RecipeConfig
+from rlagent.errors import NotBuiltError, UserError
+from rlagent.models.registry import resolve_model
+from rlagent.runs.rundir import RunDir, open_run_dir
+from rlagent.tasks.base import Example, TaskSuite
+from rlagent.tasks.registry import build_suite
+from rlagent.ui import err_console, progress_bar
+
+
+def check_trainable(cfg: RecipeConfig) -> None:
+    if cfg.rollout.engine == "openai":
+        raise UserError("rollout.engine=openai cannot train (text only, no token ids); use vllm or hf")
+    if cfg.rollout.temperature <= 0:
+        raise UserError(f"rollout.temperature={cfg.rollout.temperature} must be > 0 for training (on-policy sampling)")
+    if cfg.trainer.weight_sync != "inprocess":
+        raise NotBuiltError(
+            f"trainer.weight_sync={cfg.trainer.weight_sync} is not built yet; use trainer.weight_sync=inprocess"
+        )
+
+
+def _dataset(suite: TaskSuite, examples: list[Example]) -> Any:
+    from datasets import Dataset
+
+    rows = [{"prompt": suite.make_env(ex).reset(), "example_id": ex.id} for ex in examples]
+    return Dataset.from_list(rows)
+
+
+def train_command(overrides: list[str]) -> None:
+    cfg, _ = compose_recipe(overrides)
+    check_trainable(cfg)
+    suite = build_suite(cfg.task)
+    examples = suite.examples(cfg.task.split or "train")
+    if cfg.trainer.eval_steps:
+        suite.examples(cfg.task.eval_split)
+    model_path = resolve_model(cfg.checkpoint or cfg.model.name_or_path)
+    run = open_run_dir(cfg, "train")
+    try:
+        summary = train(cfg, run, suite, examples, model_path)
+    except UserError as exc:
+        run.abandon(str(exc))
+        raise
+    except BaseException as exc:
+        run.fail(f"{type(exc).__name__}: {exc}")
+        raise
+    run.finish(**summary)
+    err_console.print(f"run directory: {run.path}", highlight=False, soft_wrap=True)
+
+
+def train(cfg: RecipeConfig, run: RunDir, suite: TaskSuite, examples: list[Example], model_path: str) -> dict:
+    """Set up engine, agent loop and trainer; train; return a summary for run.json."""
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from peft import LoraConfig
+    from transformers import AutoTokenizer, PrinterCallback
+    from transformers.utils import logging as hf_logging
+
+    from rlagent.evaluate.runner import run_eval
+    from rlagent.rollout.engines.factory import build_engine
+    from rlagent.rollout.loop import AgentLoop, LoopSettings
+    from rlagent.train.algorithms import grpo_config
+    from rlagent.train.callbacks import LiveView, MetricsCallback, PeriodicEval
+    from rlagent.train.checkpoints import CheckpointStore
+    from rlagent.train.rollout import AgentRollout, make_reward_func
+    from rlagent.train.trainer import AgentGRPOTrainer
+
+    store = CheckpointStore(run.checkpoints)
+    resume_from = store.latest() if cfg.resume else None
+    if cfg.resume:
+        step = int(resume_from.name.split("-")[1]) if resume_from else 0
+        dropped = run.metrics.truncate_after(step)
+        err_console.print(f"resuming at step {step} (dropped {dropped} metric rows logged after it)")
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    engine = build_engine(cfg, model_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=cfg.model.trust_remote_code)
+        if cfg.model.chat_template:
+            tokenizer.chat_template = open(cfg.model.chat_template).read()  # noqa: SIM115
+            engine.tokenizer = tokenizer
+        loop = AgentLoop(engine, suite, LoopSettings.from_config(cfg))
+        agent = AgentRollout(
+            loop, suite, examples, run, cfg.algorithm.num_generations, cfg.seed, synced_step=-1 if resume_from else 0
+        )
+        lora = cfg.model.lora
+        peft_config = (
+            LoraConfig(
+                r=lora.r,
+                lora_alpha=lora.alpha,
+                lora_dropout=lora.dropout,
+                target_modules=list(lora.target_modules),
+                task_type="CAUSAL_LM",
+            )
+            if lora.enabled
+            else None
+        )
+        metrics = MetricsCallback(run.metrics)
+        trainer = AgentGRPOTrainer(
+            model=model_path,
+            reward_funcs=[make_reward_func(suite, agent.timings)],
+            args=grpo_config(cfg, run.checkpoints),
+            train_dataset=_dataset(suite, examples),
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=[metrics],
+            agent=agent,
+            algorithm=cfg.algorithm,
+            checkpoints=store,
+            check_logprobs=cfg.trainer.check_logprobs,
+            save_total_limit=cfg.trainer.save_total_limit,
+        )
+        trainer.remove_callback(PrinterCallback)
+
+        def evaluate(step: int) -> None:
+            agent.sync(trainer.model, step)
+            result = run_eval(
+                cfg,
+                run,
+                suite,
+                engine=engine,
+                split=cfg.task.eval_split,
+                limit=cfg.trainer.eval_limit,
+                tag=f"step-{step}",
+                step=step,
+                show_progress=False,
+            )
+            row = {f"eval/{cfg.task.eval_split}/{k}": v for k, v in result.metrics.items()}
+            run.metrics.append(step, row)
+
+        if cfg.trainer.eval_steps:
+            trainer.add_callback(
+                PeriodicEval(cfg.trainer.eval_steps, evaluate, cfg.trainer.max_steps, at_start=resume_from is None)
+            )
+        with progress_bar() as bar:
+            if cfg.trainer.live_view:
+                trainer.add_callback(LiveView(bar, metrics, cfg.trainer.max_steps))
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        final_step = trainer.state.global_step
+        latest = store.latest()
+        if latest is None or latest.name != f"step-{final_step}":
+            trainer._save_checkpoint(trainer.model, None)
+        return {"steps": final_step, "final_checkpoint": str(store.latest()), "last_metrics": metrics.last_row}
+    finally:
+        engine.close()

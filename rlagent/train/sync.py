@@ -1,0 +1,50 @@
+"""Push the trainer's weights into the generation engine, and measure how well they agree."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+
+def _is_peft(model: Any) -> bool:
+    return hasattr(model, "peft_config") and hasattr(model, "merge_adapter")
+
+
+@contextmanager
+def policy_weights(model: Any) -> Iterator[list[tuple[str, torch.Tensor]]]:
+    """The policy's weights under checkpoint names; LoRA adapters are merged in for the duration."""
+    if not _is_peft(model):
+        yield [(name, tensor) for name, tensor in model.state_dict().items()]
+        return
+    model.merge_adapter()
+    try:
+        weights = []
+        for name, param in model.named_parameters():
+            name = name.removeprefix("base_model.model.").replace(".base_layer", "")
+            if "lora_" in name or "original_module" in name:
+                continue
+            weights.append((name.replace("modules_to_save.default.", ""), param.data))
+        yield weights
+    finally:
+        model.unmerge_adapter()
+
+
+def push_weights(model: Any, engine: Any) -> float:
+    """Load the policy's current weights into `engine`; return the seconds it took."""
+    started = time.perf_counter()
+    with torch.no_grad(), policy_weights(model) as weights:
+        engine.load_weights(weights)
+    return time.perf_counter() - started
+
+
+def logprob_mismatch(trainer_logps: torch.Tensor, engine_logps: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """Mean and max |trainer - engine| logprob over the tokens the model generated (mask 1)."""
+    delta = (trainer_logps.float() - engine_logps.float()).abs()[mask.bool()]
+    delta = delta[torch.isfinite(delta)]
+    if delta.numel() == 0:
+        return {"mean": 0.0, "max": 0.0}
+    return {"mean": float(delta.mean()), "max": float(delta.max())}

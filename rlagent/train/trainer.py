@@ -1,0 +1,135 @@
+"""GRPOTrainer with the agent loop as its rollout, rlagent's advantage options and atomic checkpoints."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from trl import GRPOTrainer
+
+from rlagent.config.schema import AlgorithmConfig
+from rlagent.train.checkpoints import CheckpointStore
+from rlagent.train.rollout import AgentRollout
+from rlagent.train.sync import logprob_mismatch
+
+
+def group_rewards(rewards: list[float], group: int) -> list[list[float]]:
+    return [rewards[i : i + group] for i in range(0, len(rewards), group)]
+
+
+class AgentGRPOTrainer(GRPOTrainer):
+    """TRL's GRPOTrainer, plus:
+
+    - the dataset rows of each generation batch are handed to the agent rollout (TRL passes the
+      rollout function only the prompts);
+    - leave-one-out advantages (LOOP/RLOO): TRL's group-mean advantage scaled by G/(G-1);
+    - zero-variance groups dropped from the loss (DAPO's filter);
+    - per-step metrics: success, engine-vs-trainer logprob mismatch, timings;
+    - checkpoints staged and renamed into checkpoints/step-N only once complete.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        agent: AgentRollout,
+        algorithm: AlgorithmConfig,
+        checkpoints: CheckpointStore,
+        check_logprobs: bool = True,
+        save_total_limit: int | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(*args, rollout_func=agent, **kwargs)
+        self.agent, self.algorithm, self.store = agent, algorithm, checkpoints
+        self.check_logprobs, self.save_total_limit = check_logprobs, save_total_limit
+        self.step_metrics: dict[str, float] = {}
+
+    def _record(self, name: str, value: float) -> None:
+        self._metrics["train"][name].append(float(value))
+        self.step_metrics[name] = float(value)
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        self.agent.batch_rows = inputs
+        output = super()._generate_and_score_completions(inputs)
+        if not self.model.training:
+            return output
+        episodes = self.agent.last_episodes
+        group = self.num_generations
+        rewards = [ep.reward for ep in episodes]
+        if self.algorithm.advantage_estimator == "leave_one_out":
+            # r_i - mean_{j != i} r_j == G/(G-1) * (r_i - mean_j r_j); exact when scale_rewards=none.
+            output["advantages"] = output["advantages"] * (group / (group - 1))
+        if self.algorithm.filter_zero_variance_groups:
+            self._drop_zero_variance_groups(output, rewards, group)
+        self._record_episode_metrics(episodes, rewards, group)
+        if self.check_logprobs:
+            self._record_mismatch(output)
+        for key, value in self.agent.timings.items():
+            self._record(f"timing/{key}", value)
+        self.agent.save_rollouts(self.state.global_step + 1)
+        return output
+
+    def _drop_zero_variance_groups(self, output: dict[str, Any], rewards: list[float], group: int) -> None:
+        keep = torch.ones(len(rewards), dtype=output["completion_mask"].dtype, device=output["completion_mask"].device)
+        dropped = 0
+        for g, values in enumerate(group_rewards(rewards, group)):
+            if max(values) == min(values):
+                keep[g * group : (g + 1) * group] = 0
+                dropped += 1
+        output["completion_mask"] = output["completion_mask"] * keep.unsqueeze(1)
+        loss_mask = output["completion_mask"]
+        if "tool_mask" in output:
+            loss_mask = loss_mask * output["tool_mask"]
+        output["num_items_in_batch"] = loss_mask.sum().clamp(min=1)
+        self._record("rollout/dropped_groups", dropped)
+
+    def _record_episode_metrics(self, episodes: list, rewards: list[float], group: int) -> None:
+        n = len(episodes) or 1
+        sums: dict[str, float] = defaultdict(float)
+        for ep in episodes:
+            for key, value in ep.metrics.items():
+                sums[key] += value
+        for key, value in sums.items():
+            self._record(f"rollout/{key}", value / n)
+        self._record("rollout/success", sum(ep.success for ep in episodes) / n)
+        self._record("rollout/env_tokens", sum(len(ep.mask) - sum(ep.mask) for ep in episodes))
+        groups = group_rewards(rewards, group)
+        self._record("rollout/zero_variance_groups", sum(max(g) == min(g) for g in groups) / max(1, len(groups)))
+
+    @torch.no_grad()
+    def _record_mismatch(self, output: dict[str, Any]) -> None:
+        """Engine-vs-trainer logprobs of the sampled tokens of the first micro-batch, on the exact
+        tensors the loss will use (a sample keeps the check cheap on CPU)."""
+        started = time.perf_counter()
+        rows = slice(0, self.args.per_device_train_batch_size)
+        prompt_completion = torch.cat([output["prompt_ids"][rows], output["completion_ids"][rows]], dim=1)
+        attention = torch.cat([output["prompt_mask"][rows], output["completion_mask"][rows]], dim=1)
+        trainer_logps, _, _ = self._get_per_token_logps_and_entropies(
+            self.model,
+            prompt_completion,
+            attention,
+            output["completion_ids"].size(1),
+            batch_size=self.args.per_device_train_batch_size,
+        )
+        mask = output["completion_mask"][rows]
+        if "tool_mask" in output:
+            mask = mask * output["tool_mask"][rows]
+        delta = logprob_mismatch(trainer_logps, output["sampling_per_token_logps"][rows], mask)
+        self._record("logprob_mismatch/mean", delta["mean"])
+        self._record("logprob_mismatch/max", delta["max"])
+        self._record("timing/mismatch_check_s", time.perf_counter() - started)
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        """Save into a staging folder with TRL/transformers, then commit it as checkpoints/step-N."""
+        step = self.state.global_step
+        original = self.args.output_dir
+        self.args.output_dir = str(self.store.staging)
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.args.output_dir = original
+        staged = Path(self.store.staging) / f"checkpoint-{step}"
+        self.store.commit(staged, step, {"metrics": dict(self.step_metrics)})
+        self.store.prune(self.save_total_limit)
