@@ -84,7 +84,8 @@ class BM25Retriever:
                 n_threads=1,
             )
         for row, i in enumerate(live):
-            results[i] = [self.passages[int(d)] for d, s in zip(docs[row], scores[row], strict=True) if np.isfinite(s) and s > 0]
+            hits = zip(docs[row], scores[row], strict=True)
+            results[i] = [self.passages[int(d)] for d, score in hits if np.isfinite(score) and score > 0]
         return results
 
     def search(self, query: str, k: int) -> list[Passage]:
