@@ -49,12 +49,16 @@ class ChatFormat:
                 "the chat template rewrites earlier turns when a message is added, so environment tokens "
                 "cannot be appended; set model.chat_template to a template that only appends"
             )
+        return self.turn_closing(turn_ids) + full[len(self._base) :]
+
+    def turn_closing(self, turn_ids: list[int]) -> str:
+        """What the template writes after the model's turn, minus the EOS the model already emitted."""
         suffix = self.turn_suffix
         if turn_ids and turn_ids[-1] in self.eos_ids:
             eos_text = self.tokenizer.decode([turn_ids[-1]])
             if suffix.startswith(eos_text):
                 suffix = suffix[len(eos_text) :]
-        return suffix + full[len(self._base) :]
+        return suffix
 
     def continuation_ids(self, new_messages: list[dict[str, Any]], turn_ids: list[int]) -> list[int]:
         return self.encode(self.continuation_text(new_messages, turn_ids))

@@ -77,6 +77,8 @@ class AgentLoop:
         self.text_mode = not hasattr(engine, "generate")
         self.tokenizer = engine.tokenizer
         self._chats: dict[int, ChatFormat] = {}
+        eos = getattr(self.tokenizer, "eos_token_id", None)
+        self._eos_ids = set(eos if isinstance(eos, list) else [eos])
         self.stats = LoopStats()
 
     def _chat_for(self, env: Environment) -> ChatFormat | None:
@@ -169,7 +171,7 @@ class AgentLoop:
                     lv.episode.generation_s += elapsed / len(ready)
                     if not self.text_mode:
                         lv.episode.append_model(gen.token_ids, gen.logprobs)
-                        text = self.tokenizer.decode(gen.token_ids, skip_special_tokens=True)
+                        text = self._turn_text(gen.token_ids)
                     else:
                         text = gen.text
                     lv.episode.messages.append({"role": "assistant", "content": text})
@@ -184,6 +186,13 @@ class AgentLoop:
                     elif on_done:
                         on_done(lv.episode)
         return [lv.episode for lv in lives]
+
+    def _turn_text(self, ids: list[int]) -> str:
+        """The model's turn as text: every token decoded, except the EOS that ends it (the chat
+        template writes that itself when the transcript is rendered)."""
+        if ids and ids[-1] in self._eos_ids:
+            ids = ids[:-1]
+        return self.tokenizer.decode(ids)
 
     def _advance(self, lv: _Live, gen: Generation, text: str, result: Any) -> bool:
         """Record the turn and append the observation; False when the episode is over."""
