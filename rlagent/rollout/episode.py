@@ -44,11 +44,12 @@ class Episode:
     success: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
     generation_s: float = 0.0
-    env_s: float = 0.0
+    text_tokens: int = 0
+    """Tokens a text engine reported generating (token engines count `mask` instead)."""
 
     @property
     def model_tokens(self) -> int:
-        return sum(self.mask)
+        return sum(self.mask) if self.mask else self.text_tokens
 
     def append_model(self, ids: list[int], logprobs: list[float]) -> None:
         self.completion_ids.extend(ids)

@@ -174,6 +174,7 @@ class AgentLoop:
                         text = self._turn_text(gen.token_ids)
                     else:
                         text = gen.text
+                        lv.episode.text_tokens += gen.num_tokens or 0
                     lv.episode.messages.append({"role": "assistant", "content": text})
                     texts.append(text)
                 started = time.perf_counter()

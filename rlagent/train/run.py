@@ -54,8 +54,13 @@ def train_command(overrides: list[str]) -> None:
     err_console.print(f"run directory: {run.path}", highlight=False, soft_wrap=True)
 
 
-def train(cfg: RecipeConfig, run: RunDir, suite: TaskSuite, examples: list[Example], model_path: str) -> dict:
-    """Set up engine, agent loop and trainer; train; return a summary for run.json."""
+def train(
+    cfg: RecipeConfig, run: RunDir, suite: TaskSuite, examples: list[Example], model_path: str, engine: Any = None
+) -> dict:
+    """Set up engine (unless given), agent loop and trainer; train; return a summary for run.json.
+
+    An engine passed in is left open (its weights are those of the last rollout); one built here is closed.
+    """
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     from peft import LoraConfig
     from transformers import AutoTokenizer, PrinterCallback
@@ -78,7 +83,9 @@ def train(cfg: RecipeConfig, run: RunDir, suite: TaskSuite, examples: list[Examp
         err_console.print(f"resuming at step {step} (dropped {dropped} metric rows logged after it)")
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    engine = build_engine(cfg, model_path)
+    own_engine = engine is None
+    if own_engine:
+        engine = build_engine(cfg, model_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=cfg.model.trust_remote_code)
         if cfg.model.chat_template:
@@ -147,4 +154,5 @@ def train(cfg: RecipeConfig, run: RunDir, suite: TaskSuite, examples: list[Examp
             trainer._save_checkpoint(trainer.model, None)
         return {"steps": final_step, "final_checkpoint": str(store.latest()), "last_metrics": metrics.last_row}
     finally:
-        engine.close()
+        if own_engine:
+            engine.close()

@@ -29,6 +29,7 @@ class Generation:
     logprobs: list[float]
     text: str
     finish_reason: str  # "stop" (EOS or stop string) or "length"
+    num_tokens: int | None = None  # tokens generated, when only a server's count is known (text engines)
 
 
 class TokenEngine(Protocol):

@@ -50,7 +50,8 @@ class OpenAIEngine:
             kwargs["seed"] = s.seed
         if tools:
             kwargs["tools"] = tools
-        choice = self.client.chat.completions.create(**kwargs).choices[0]
+        response = self.client.chat.completions.create(**kwargs)
+        choice = response.choices[0]
         text = choice.message.content or ""
         for call in choice.message.tool_calls or []:
             fn = call.function
@@ -61,7 +62,8 @@ class OpenAIEngine:
                 text += matched
             else:
                 text = close_open_tags(text, s.stop)
-        return Generation([], [], text, "length" if choice.finish_reason == "length" else "stop")
+        tokens = response.usage.completion_tokens if response.usage else None
+        return Generation([], [], text, "length" if choice.finish_reason == "length" else "stop", tokens)
 
     def chat(
         self, conversations: list[list[dict[str, Any]]], sampling: list[Sampling], tools: list[dict] | None = None
