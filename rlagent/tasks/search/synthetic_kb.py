@@ -8,6 +8,7 @@ Names are invented from syllables, so no model can answer from memory.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass, field
 
@@ -149,7 +150,9 @@ _TEMPLATES: list[tuple[str, list[str], str]] = [
 ]
 
 
-def make_question(w: World, start: str, relations: list[str], template: str, qid: str) -> Example:
+def make_question(w: World, start: str, relations: list[str], template: str) -> Example:
+    """A question about `start` following `relations`; its id is a hash of the question and answer, so the
+    same question keeps its id whatever the generator settings."""
     decomposition, supporting, entity = [], [], start
     for hop, relation in enumerate(relations):
         mapping = getattr(w, _RELATIONS[relation][0])
@@ -158,10 +161,12 @@ def make_question(w: World, start: str, relations: list[str], template: str, qid
         decomposition.append({"question": _RELATIONS[relation][1].format(x=subject), "answer": answer})
         supporting.append(passage_id(entity))
         entity = answer
+    question = template.format(x=start)
+    digest = hashlib.sha1(f"{question}\n{entity}".encode()).hexdigest()[:12]
     return Example(
-        id=qid,
+        id=f"kb-{digest}",
         data={
-            "question": template.format(x=start),
+            "question": question,
             "answers": [entity],
             "supporting_ids": supporting,
             "decomposition": decomposition,
@@ -190,10 +195,7 @@ class SyntheticKB:
         wanted = self.cfg.dev_questions + self.cfg.train_questions
         if wanted > len(candidates):
             raise UserError(f"task.synthetic asks for {wanted} questions but the world has only {len(candidates)}")
-        examples = [
-            make_question(self.world, start, rels, text, f"kb-{i}")
-            for i, (_, rels, text, start) in enumerate(candidates[:wanted])
-        ]
+        examples = [make_question(self.world, start, rels, text) for _, rels, text, start in candidates[:wanted]]
         return {"dev": examples[: self.cfg.dev_questions], "train": examples[self.cfg.dev_questions :]}
 
     def examples(self, split: str) -> list[Example]:

@@ -1,0 +1,121 @@
+"""What compare-runs computes: per-run summaries, differing config keys, pairwise differences, flips."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlagent.evaluate.metrics import wilson_interval
+from rlagent.runs.load import EvalRecord, RunRecord, flatten
+from rlagent.runs.stats import Difference, paired_difference, unpaired_difference
+
+# Keys that always differ between runs and say nothing about the method.
+IGNORED_KEYS = ("run.dir", "run.root", "resume", "description")
+
+
+@dataclass
+class SummaryRow:
+    """Final and best evaluation of one run on one split."""
+
+    run: str
+    split: str
+    final: EvalRecord
+    best: EvalRecord
+    steps: int
+    wall_s: float | None
+
+    def metric(self, key: str, which: str = "final") -> float | None:
+        record = self.final if which == "final" else self.best
+        return record.metrics.get(key)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        m = self.final.metrics
+        if "success_ci_low" in m:
+            return m["success_ci_low"], m["success_ci_high"]
+        return wilson_interval(m.get("success_first", 0.0) * m.get("examples", 0), int(m.get("examples", 0)))
+
+
+@dataclass
+class Flip:
+    """A task one run solved and the other did not, with both transcripts."""
+
+    task: str
+    solved_by: str
+    transcript_a: dict[str, Any] | None
+    transcript_b: dict[str, Any] | None
+
+
+@dataclass
+class PairComparison:
+    """Run B against run A (the first run given) on one split."""
+
+    split: str
+    run_a: str
+    run_b: str
+    difference: Difference
+    gained: list[Flip] = field(default_factory=list)
+    lost: list[Flip] = field(default_factory=list)
+
+
+def summary_rows(runs: list[RunRecord], split: str | None) -> list[SummaryRow]:
+    rows = []
+    for run in runs:
+        for name in run.splits():
+            if split and name != split:
+                continue
+            final, best = run.final_eval(name), run.best_eval(name)
+            if final and best:
+                rows.append(SummaryRow(run.label, name, final, best, run.steps, run.wall_s))
+    return rows
+
+
+def differing_keys(runs: list[RunRecord]) -> list[tuple[str, list[Any]]]:
+    """Config keys whose values differ between runs (run paths and descriptions excluded)."""
+    flat = [flatten(run.config) for run in runs]
+    keys = sorted(set().union(*flat)) if flat else []
+    out = []
+    for key in keys:
+        if key.startswith(IGNORED_KEYS):
+            continue
+        values = [f.get(key, "—") for f in flat]
+        if any(v != values[0] for v in values[1:]):
+            out.append((key, values))
+    return out
+
+
+def _flips(a: EvalRecord, b: EvalRecord, label_a: str, label_b: str) -> tuple[list[Flip], list[Flip]]:
+    gained, lost = [], []
+    for task in sorted(set(a.per_example) & set(b.per_example)):
+        first_a, first_b = a.per_example[task][0], b.per_example[task][0]
+        if first_a != first_b:
+            flip = Flip(task, label_b if first_b else label_a, a.transcript(task), b.transcript(task))
+            (gained if first_b else lost).append(flip)
+    return gained, lost
+
+
+def compare_pairs(runs: list[RunRecord], split: str | None) -> list[PairComparison]:
+    """Every later run against the first, per split both evaluated (final evaluations)."""
+    if len(runs) < 2:
+        return []
+    base = runs[0]
+    out = []
+    for other in runs[1:]:
+        for name in sorted(set(base.splits()) & set(other.splits())):
+            if split and name != split:
+                continue
+            a, b = base.final_eval(name), other.final_eval(name)
+            assert a is not None and b is not None
+            shared = set(a.per_example) & set(b.per_example)
+            if shared:
+                diff = paired_difference(a.per_example, b.per_example)
+            else:
+                diff = unpaired_difference(
+                    a.metrics.get("success", 0.0),
+                    int(a.metrics.get("episodes", 0)),
+                    b.metrics.get("success", 0.0),
+                    int(b.metrics.get("episodes", 0)),
+                )
+            gained, lost = _flips(a, b, base.label, other.label)
+            out.append(PairComparison(name, base.label, other.label, diff, gained, lost))
+    return out

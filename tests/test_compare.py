@@ -1,0 +1,267 @@
+"""compare-runs on generated run directories (exact numbers) and on real smoke runs (HTML in Chromium)."""
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlagent.evaluate.metrics import wilson_interval
+from rlagent.runs.compare import compare_pairs, differing_keys, summary_rows
+from rlagent.runs.load import load_run
+from rlagent.runs.stats import mcnemar_exact, paired_difference, unpaired_difference
+
+
+def make_run(
+    root: Path,
+    name: str,
+    outcomes: dict[str, list[bool]],
+    lr: float = 1e-6,
+    status: str = "completed",
+    steps: int = 2,
+    split: str = "dev",
+) -> Path:
+    path = root / name
+    (path / "eval").mkdir(parents=True)
+    config = {
+        "name": "smoke_search",
+        "model": {"name_or_path": "tiny"},
+        "algorithm": {"learning_rate": lr},
+        "run": {"dir": str(path)},
+        "task": {"dataset": "synthetic_kb"},
+    }
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    (path / "run.json").write_text(
+        json.dumps({"status": status, "started_unix": 0, "finished": "1970-01-01T00:01:40+00:00"})
+    )
+    rows = [
+        {
+            "step": s,
+            "train/reward": 0.1 * s,
+            "rollout/success": 0.05 * s,
+            "logprob_mismatch/max": 1e-5,
+            "rollout/tokens_per_s": 100.0 + s,
+        }
+        for s in range(1, steps + 1)
+    ]
+    for step in (0, steps):
+        successes = [v[0] for v in outcomes.values()] if step == steps else [False] * len(outcomes)
+        share = sum(successes) / len(successes)
+        low, high = wilson_interval(sum(successes), len(successes))
+        per_example = outcomes if step == steps else {k: [False] * len(v) for k, v in outcomes.items()}
+        rows.append({"step": step, f"eval/{split}/success": share})
+        episodes = sum(len(v) for v in per_example.values())
+        metrics = {
+            "success": sum(sum(v) for v in per_example.values()) / episodes,
+            "success_first": share,
+            "success_ci_low": low,
+            "success_ci_high": high,
+            "examples": float(len(outcomes)),
+            "episodes": float(episodes),
+            "em": share,
+            "f1": share,
+            "turns": 2.0,
+            "tokens_per_s": 50.0,
+            "pass@1": share,
+        }
+        (path / "eval" / f"{split}-step-{step}.json").write_text(
+            json.dumps({"split": split, "step": step, "metrics": metrics, "per_example": per_example, "engine": "vllm"})
+        )
+        with (path / "eval" / f"{split}-step-{step}.rollouts.jsonl").open("w") as handle:
+            for task, results in per_example.items():
+                handle.write(
+                    json.dumps(
+                        {
+                            "example_id": task,
+                            "sample": 0,
+                            "question": f"Q {task}?",
+                            "gold": ["A"],
+                            "reward": float(results[0]),
+                            "turns": [{"action": f"<answer> {task} </answer>", "observation": None}],
+                        }
+                    )
+                    + "\n"
+                )
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+TASKS = [f"t{i}" for i in range(20)]
+
+
+@pytest.fixture
+def two_runs(tmp_path):
+    a = make_run(tmp_path, "base", {t: [i < 6] for i, t in enumerate(TASKS)})  # 6/20 solved
+    b = make_run(tmp_path, "trained", {t: [i < 4 or 10 <= i < 18] for i, t in enumerate(TASKS)}, lr=1e-5)  # 12/20
+    return a, b
+
+
+def test_summary_numbers_intervals_and_config_diff(two_runs):
+    runs = [load_run(p) for p in two_runs]
+    rows = summary_rows(runs, None)
+    assert [(r.run, r.split, r.final.step) for r in rows] == [("base", "dev", 2), ("trained", "dev", 2)]
+    assert rows[0].metric("success") == 0.3 and rows[1].metric("success") == 0.6
+    assert rows[1].interval == pytest.approx(wilson_interval(12, 20))
+    assert rows[1].best.step == 2 and rows[0].wall_s == 100.0 and rows[0].steps == 2
+    assert differing_keys(runs) == [("algorithm.learning_rate", [1e-6, 1e-5])]  # run.dir is ignored
+
+
+def test_flips_and_paired_difference(two_runs):
+    runs = [load_run(p) for p in two_runs]
+    (pair,) = compare_pairs(runs, "dev")
+    assert [f.task for f in pair.gained] == [f"t{i}" for i in range(10, 18)]
+    assert [f.task for f in pair.lost] == ["t4", "t5"]
+    assert pair.gained[0].transcript_b["question"] == "Q t10?"
+    assert pair.difference.delta == pytest.approx(0.3) and pair.difference.paired
+    assert pair.difference.p_value == pytest.approx(mcnemar_exact(8, 2))
+    assert pair.difference.low > 0 and pair.difference.verdict == "better"
+
+
+def test_noise_is_called_noise():
+    same = {f"t{i}": [i % 2 == 0] for i in range(30)}
+    shifted = {f"t{i}": [i % 2 == 0 or i == 1] for i in range(30)}
+    diff = paired_difference(same, shifted)
+    assert diff.delta == pytest.approx(1 / 30) and diff.within_noise and diff.verdict == "within noise"
+    assert mcnemar_exact(1, 0) == 1.0 and mcnemar_exact(10, 0) == pytest.approx(2 / 1024)
+    assert unpaired_difference(0.30, 20, 0.35, 20).within_noise
+    assert not unpaired_difference(0.10, 400, 0.30, 400).within_noise
+
+
+def test_missing_and_partial_runs_are_skipped_with_a_warning(two_runs, tmp_path):
+    partial = make_run(tmp_path, "crashed", {t: [True] for t in TASKS}, status="running")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rlagent",
+            "compare-runs",
+            str(two_runs[0]),
+            str(partial),
+            str(tmp_path / "missing"),
+            str(two_runs[1]),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "skipping" in result.stderr and "partial run (status: running)" in result.stderr
+    assert "missing: not a directory" in result.stderr
+    assert "trained" in result.stdout and "better" in result.stdout and "crashed" not in result.stdout
+    nothing = subprocess.run(
+        [sys.executable, "-m", "rlagent", "compare-runs", str(partial)], capture_output=True, text=True
+    )
+    assert nothing.returncode == 2 and "no usable run directory" in nothing.stderr
+
+
+def png_pixels(path: Path) -> tuple[int, int, bytes]:
+    """Decode an 8-bit RGB/RGBA PNG (what Chromium writes) into raw rows."""
+    data = path.read_bytes()
+    width, height, depth, color = struct.unpack(">IIBB", data[16:26])
+    assert depth == 8 and color in (2, 6)
+    chunks, pos = [], 8
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if kind == b"IDAT":
+            chunks.append(data[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    raw, channels = zlib.decompress(b"".join(chunks)), 3 if color == 2 else 4
+    stride, out, prev = width * channels, bytearray(), bytearray(width * channels)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for x in range(stride):
+            a = line[x - channels] if x >= channels else 0
+            b, c = prev[x], prev[x - channels] if x >= channels else 0
+            if kind == 1:
+                line[x] = (line[x] + a) & 255
+            elif kind == 2:
+                line[x] = (line[x] + b) & 255
+            elif kind == 3:
+                line[x] = (line[x] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        out += bytes(px for i in range(0, stride, channels) for px in line[i : i + 3])
+        prev = line
+    return width, height, bytes(out)
+
+
+def count_color(pixels: bytes, rgb: tuple[int, int, int], tolerance: int = 8) -> int:
+    return sum(1 for i in range(0, len(pixels), 3) if all(abs(pixels[i + k] - rgb[k]) <= tolerance for k in range(3)))
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.mark.slow
+def test_html_report_of_real_smoke_runs_renders_in_chromium(tmp_path, tiny_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian's chromium is required for this test (.ci/run installs it)")
+    cli = [sys.executable, "-m", "rlagent"]
+    train = subprocess.run(
+        [
+            *cli,
+            "train",
+            "recipe=smoke_search",
+            f"run.dir={tmp_path}/trained",
+            "trainer.max_steps=2",
+            "trainer.eval_steps=1",
+            "trainer.eval_limit=4",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert train.returncode == 0, train.stderr[-3000:]
+    base = subprocess.run(
+        [*cli, "eval", "recipe=smoke_search", f"run.dir={tmp_path}/base", "task.limit=4"],
+        capture_output=True,
+        text=True,
+    )
+    assert base.returncode == 0, base.stderr[-3000:]
+    report = tmp_path / "report.html"
+    compare = subprocess.run(
+        [*cli, "compare-runs", f"{tmp_path}/base", f"{tmp_path}/trained", "-o", str(report)],
+        capture_output=True,
+        text=True,
+    )
+    assert compare.returncode == 0, compare.stderr[-3000:]
+    html = report.read_text()
+    assert html.count("data:image/png;base64,") >= 4 and "Per-task results: dev" in html
+    profile = ["--user-data-dir=" + str(tmp_path / "profile")]
+    dom = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, *profile, "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    loaded = dom.stdout.split('data-images-loaded="', 1)[1].split('"', 1)[0]
+    shown, total = map(int, loaded.split("/"))
+    assert shown == total >= 4  # every plot decoded
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, *profile, "--window-size=1280,2600", f"--screenshot={shot}", report.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    width, height, pixels = png_pixels(shot)
+    assert (width, height) == (1280, 2600)
+    assert count_color(pixels, (0xEE, 0xF1, 0xF5), 2) > 2000  # table header cells
+    assert count_color(pixels, (0x1F, 0x77, 0xB4)) > 300  # matplotlib's first line colour: the curves
