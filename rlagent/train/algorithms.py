@@ -43,6 +43,8 @@ def grpo_config(cfg: RecipeConfig, output_dir: Path) -> GRPOConfig:
         bf16=t.bf16,
         gradient_checkpointing=cfg.model.gradient_checkpointing,
         use_vllm=False,
+        # Dropout (e.g. LoRA dropout) would make the trainer's logprobs differ from the sampler's.
+        disable_dropout=True,
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=True,
         remove_unused_columns=False,

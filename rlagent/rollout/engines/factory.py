@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rlagent.config.schema import RecipeConfig
+from rlagent.models.merge import is_adapter, merged_checkpoint
 from rlagent.models.registry import resolve_model
 
 
 def policy_path(cfg: RecipeConfig) -> str:
-    """The weights to generate with: `checkpoint=` when given, else the recipe's model."""
-    return resolve_model(cfg.checkpoint) if cfg.checkpoint else resolve_model(cfg.model.name_or_path)
+    """The weights to generate with: `checkpoint=` when given (a LoRA checkpoint is merged into its base
+    model first), else the recipe's model."""
+    if not cfg.checkpoint:
+        return resolve_model(cfg.model.name_or_path)
+    path = Path(resolve_model(cfg.checkpoint))
+    if is_adapter(path):
+        return str(merged_checkpoint(path, resolve_model(cfg.model.name_or_path)))
+    return str(path)
 
 
 def build_engine(cfg: RecipeConfig, model_path: str | None = None) -> Any:
