@@ -126,3 +126,13 @@ def test_bm25s_before_vllm(tiny_path, guard):
     else:
         assert "ENGINE-OK" not in result.stdout
         assert "'_lib_fn_wrapper' object has no attribute 'get'" in result.stderr
+
+
+def test_many_long_sampled_prompts_with_seeds(engines):
+    """More prompt tokens than one scheduler step takes (chunked prefill) with per-request seeds: on CPU this
+    crashed inside vLLM until the engine stopped passing per-request seeds there."""
+    _name, vllm, hf = engines
+    base = chat_prompts(hf.tokenizer)[0] * 12  # ~300 tokens
+    prompts = [hf.tokenizer.encode(f"Request {i}.") + base for i in range(48)]  # distinct: no shared prefix
+    results = vllm.generate(prompts, [Sampling(max_tokens=4, temperature=1.0, seed=i) for i in range(48)])
+    assert len(results) == 48 and all(1 <= len(r.token_ids) <= 4 for r in results)

@@ -150,16 +150,24 @@ def test_bad_input_exits_2_without_a_run_directory(tmp_path, monkeypatch):
 
 
 def test_lora_training_pushes_merged_weights_and_checkpoints_merge(tmp_path, tiny_path):
-    cfg, _ = compose_recipe([
-        "recipe=smoke_search", f"run.dir={tmp_path}/lora", "trainer.max_steps=2", "trainer.save_steps=1",
-        "model.lora.enabled=true", "model.lora.r=4", "algorithm.learning_rate=1e-2", "rollout.max_new_tokens=24",
-        "rollout.max_episode_tokens=96",
-    ])
+    cfg, _ = compose_recipe(
+        [
+            "recipe=smoke_search",
+            f"run.dir={tmp_path}/lora",
+            "trainer.max_steps=2",
+            "trainer.save_steps=1",
+            "model.lora.enabled=true",
+            "model.lora.r=4",
+            "algorithm.learning_rate=1e-2",
+            "rollout.max_new_tokens=24",
+            "rollout.max_episode_tokens=96",
+        ]
+    )
     suite = SearchSuite(cfg.task)
     suite.verifier = LetterVerifier()
     run = open_run_dir(cfg, "train")
     train(cfg, run, suite, suite.examples("train"), tiny_path)
-    step2 = [r for r in run.metrics.rows() if r["step"] == 2 and "train/loss" in r][0]
+    step2 = next(r for r in run.metrics.rows() if r["step"] == 2 and "train/loss" in r)
     assert step2["timing/weight_sync_s"] > 0 and step2["logprob_mismatch/max"] < TOLERANCE
 
     from peft import PeftModel
@@ -172,8 +180,18 @@ def test_lora_training_pushes_merged_weights_and_checkpoints_merge(tmp_path, tin
     peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_path), str(adapter))
     full = AutoModelForCausalLM.from_pretrained(merged)
     ids = [1, 2, 3, 4, 5, 6]
-    assert max(abs(a - b) for a, b in zip(hf_logprobs(peft_model, ids[:3], ids[3:]), hf_logprobs(full, ids[:3], ids[3:]),
-                                          strict=True)) < 1e-4
+    assert (
+        max(
+            abs(a - b)
+            for a, b in zip(hf_logprobs(peft_model, ids[:3], ids[3:]), hf_logprobs(full, ids[:3], ids[3:]), strict=True)
+        )
+        < 1e-4
+    )
     base = AutoModelForCausalLM.from_pretrained(tiny_path)
-    assert max(abs(a - b) for a, b in zip(hf_logprobs(base, ids[:3], ids[3:]), hf_logprobs(full, ids[:3], ids[3:]),
-                                          strict=True)) > 1e-3  # the adapter learned something
+    assert (
+        max(
+            abs(a - b)
+            for a, b in zip(hf_logprobs(base, ids[:3], ids[3:]), hf_logprobs(full, ids[:3], ids[3:]), strict=True)
+        )
+        > 1e-3
+    )  # the adapter learned something

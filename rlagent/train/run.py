@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from rich.table import Table
+
 from rlagent.config.compose import compose_recipe
 from rlagent.config.schema import RecipeConfig
 from rlagent.errors import NotBuiltError, UserError
@@ -12,7 +14,7 @@ from rlagent.models.registry import resolve_model
 from rlagent.runs.rundir import RunDir, open_run_dir
 from rlagent.tasks.base import Example, TaskSuite
 from rlagent.tasks.registry import build_suite
-from rlagent.ui import err_console, progress_bar
+from rlagent.ui import err_console, out_console, progress_bar
 
 
 def check_trainable(cfg: RecipeConfig) -> None:
@@ -51,7 +53,27 @@ def train_command(overrides: list[str]) -> None:
         run.fail(f"{type(exc).__name__}: {exc}")
         raise
     run.finish(**summary)
+    table = eval_progress_table(run, cfg.task.eval_split)
+    if table is not None:
+        out_console.print(table)
     err_console.print(f"run directory: {run.path}", highlight=False, soft_wrap=True)
+
+
+def eval_progress_table(run: RunDir, split: str) -> Table | None:
+    """Evaluation metrics at each evaluated step (first and last), from metrics.jsonl."""
+    prefix = f"eval/{split}/"
+    rows = [r for r in run.metrics.rows() if any(k.startswith(prefix) for k in r)]
+    if not rows:
+        return None
+    shown = [rows[0], rows[-1]] if len(rows) > 1 else rows
+    table = Table(title=f"evaluation on {split} during training")
+    table.add_column("metric")
+    for row in shown:
+        table.add_column(f"step {row['step']}", justify="right")
+    for key in ("success", "em", "f1", "reward", "answered", "searches", "turns", "malformed_rate", "examples"):
+        if prefix + key in shown[0]:
+            table.add_row(key, *[f"{row.get(prefix + key, float('nan')):.3f}" for row in shown])
+    return table
 
 
 def train(

