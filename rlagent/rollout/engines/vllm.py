@@ -53,6 +53,7 @@ class VllmEngine:
             "tensor_parallel_size": settings.tensor_parallel_size,
             "trust_remote_code": model.trust_remote_code,
             "logprobs_mode": "processed_logprobs",
+            "use_tqdm_on_load": False,
         }
         if model.revision:
             kwargs["revision"] = model.revision
