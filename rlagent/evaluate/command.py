@@ -6,7 +6,7 @@ from rlagent.config.compose import compose_recipe
 from rlagent.errors import UserError
 from rlagent.evaluate.runner import run_eval
 from rlagent.evaluate.table import metrics_table
-from rlagent.rollout.engines.factory import policy_path
+from rlagent.rollout.engines.factory import chat_template_override, policy_path
 from rlagent.runs.rundir import open_for_eval
 from rlagent.tasks.registry import build_suite
 from rlagent.ui import out_console
@@ -19,6 +19,7 @@ def eval_command(overrides: list[str]) -> None:
     suite.examples(split)  # bad data paths fail here, before a run directory exists
     if cfg.rollout.engine != "openai":
         policy_path(cfg)
+        chat_template_override(cfg)
     run = open_for_eval(cfg)
     try:
         result = run_eval(cfg, run, suite, split=split)

@@ -35,6 +35,14 @@ def eval_temperature(cfg: RecipeConfig) -> float:
     return 0.0 if cfg.eval.num_samples == 1 else cfg.rollout.temperature
 
 
+def _policy_label(cfg: RecipeConfig, step: int | None) -> str | None:
+    if step is not None:
+        return f"training policy at step {step}"
+    if cfg.rollout.engine == "openai":
+        return cfg.rollout.openai.model or cfg.model.name_or_path
+    return policy_path(cfg)
+
+
 def run_eval(
     cfg: RecipeConfig,
     run: RunDir,
@@ -87,7 +95,7 @@ def run_eval(
             "engine": getattr(engine, "name", type(engine).__name__),
             "model": cfg.model.name_or_path,
             "checkpoint": cfg.checkpoint,
-            "policy": policy_path(cfg) if cfg.rollout.engine != "openai" else cfg.rollout.openai.model,
+            "policy": _policy_label(cfg, step),
             "timings": {
                 "engine_load_s": load_s,
                 "generation_s": stats.generation_s,

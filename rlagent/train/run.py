@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any
 
@@ -10,11 +11,13 @@ from rich.table import Table
 from rlagent.config.compose import compose_recipe
 from rlagent.config.schema import RecipeConfig
 from rlagent.errors import NotBuiltError, UserError
-from rlagent.models.registry import resolve_model
+from rlagent.rollout.engines.factory import chat_template_override, policy_path
 from rlagent.runs.rundir import RunDir, open_run_dir
 from rlagent.tasks.base import Example, TaskSuite
 from rlagent.tasks.registry import build_suite
 from rlagent.ui import err_console, out_console, progress_bar
+
+SINK_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
 
 def check_trainable(cfg: RecipeConfig) -> None:
@@ -22,6 +25,9 @@ def check_trainable(cfg: RecipeConfig) -> None:
         raise UserError("rollout.engine=openai cannot train (text only, no token ids); use vllm or hf")
     if cfg.rollout.temperature <= 0:
         raise UserError(f"rollout.temperature={cfg.rollout.temperature} must be > 0 for training (on-policy sampling)")
+    for sink in cfg.trainer.report_to:
+        if importlib.util.find_spec(SINK_PACKAGES[sink]) is None:
+            raise UserError(f"trainer.report_to={sink} needs the {SINK_PACKAGES[sink]} package installed")
     if cfg.trainer.weight_sync != "inprocess":
         raise NotBuiltError(
             f"trainer.weight_sync={cfg.trainer.weight_sync} is not built yet; use trainer.weight_sync=inprocess"
@@ -42,7 +48,8 @@ def train_command(overrides: list[str]) -> None:
     examples = suite.examples(cfg.task.split or "train")
     if cfg.trainer.eval_steps:
         suite.examples(cfg.task.eval_split)
-    model_path = resolve_model(cfg.checkpoint or cfg.model.name_or_path)
+    model_path = policy_path(cfg)
+    chat_template_override(cfg)
     run = open_run_dir(cfg, "train")
     try:
         summary = train(cfg, run, suite, examples, model_path)
@@ -110,9 +117,7 @@ def train(
         engine = build_engine(cfg, model_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=cfg.model.trust_remote_code)
-        if cfg.model.chat_template:
-            tokenizer.chat_template = open(cfg.model.chat_template).read()  # noqa: SIM115
-            engine.tokenizer = tokenizer
+        tokenizer.chat_template = engine.tokenizer.chat_template  # model.chat_template, when set
         loop = AgentLoop(engine, suite, LoopSettings.from_config(cfg))
         agent = AgentRollout(
             loop, suite, examples, run, cfg.algorithm.num_generations, cfg.seed, synced_step=-1 if resume_from else 0

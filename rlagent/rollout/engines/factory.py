@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rlagent.config.schema import RecipeConfig
+from rlagent.errors import UserError
 from rlagent.models.merge import is_adapter, merged_checkpoint
 from rlagent.models.registry import resolve_model
 
@@ -21,8 +22,26 @@ def policy_path(cfg: RecipeConfig) -> str:
     return str(path)
 
 
+def chat_template_override(cfg: RecipeConfig) -> str | None:
+    """The Jinja text of `model.chat_template`, if set (a missing file is a UserError)."""
+    if not cfg.model.chat_template:
+        return None
+    path = Path(cfg.model.chat_template).expanduser()
+    if not path.is_file():
+        raise UserError(f"model.chat_template file '{path}' does not exist")
+    return path.read_text()
+
+
 def build_engine(cfg: RecipeConfig, model_path: str | None = None) -> Any:
-    """A VllmEngine, HFEngine or OpenAIEngine for `cfg.rollout.engine`."""
+    """A VllmEngine, HFEngine or OpenAIEngine for `cfg.rollout.engine`, with model.chat_template applied."""
+    engine = _build(cfg, model_path)
+    template = chat_template_override(cfg)
+    if template is not None and engine.tokenizer is not None:
+        engine.tokenizer.chat_template = template
+    return engine
+
+
+def _build(cfg: RecipeConfig, model_path: str | None) -> Any:
     engine = cfg.rollout.engine
     if engine == "openai":
         from rlagent.rollout.engines.openai import OpenAIEngine

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rlagent.tasks.base import Example
-from rlagent.tasks.search.retriever import BM25Retriever
+from rlagent.tasks.search.retriever import Retriever
 
 
 def hop_queries(example: Example) -> list[str]:
@@ -18,7 +18,7 @@ def hop_queries(example: Example) -> list[str]:
     return queries or [example.data["question"]]
 
 
-def recall_at_k(retriever: BM25Retriever, examples: list[Example], k: int, per_hop: bool = False) -> dict[str, float]:
+def recall_at_k(retriever: Retriever, examples: list[Example], k: int, per_hop: bool = False) -> dict[str, float]:
     """Fraction of questions with any / all supporting passages among the retrieved ones."""
     any_hit = all_hit = counted = 0
     queries = [hop_queries(ex) if per_hop else [ex.data["question"]] for ex in examples]

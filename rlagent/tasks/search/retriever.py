@@ -16,7 +16,11 @@ from rlagent.tasks.search.records import Passage
 
 
 class Retriever(Protocol):
+    """Top-k passages for a query (BM25Retriever, DenseRetriever)."""
+
     def search(self, query: str, k: int) -> list[Passage]: ...
+
+    def search_many(self, queries: list[str], k: int) -> list[list[Passage]]: ...
 
 
 def corpus_hash(passages: list[Passage], *params: object) -> str:

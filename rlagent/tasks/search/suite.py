@@ -15,7 +15,6 @@ from rlagent.tasks.search.verifier import SearchVerifier
 
 class SearchSuite:
     name = "search"
-    success_metric = "em"
 
     def __init__(self, cfg: TaskConfig):
         self.cfg = cfg
