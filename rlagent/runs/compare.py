@@ -58,6 +58,73 @@ class PairComparison:
     lost: list[Flip] = field(default_factory=list)
 
 
+SUMMARY_HEADERS = (
+    "run",
+    "split",
+    "step",
+    "success",
+    "95% CI",
+    "EM",
+    "F1",
+    "pass@k",
+    "turns",
+    "tokens/s",
+    "best success (step)",
+    "train steps",
+    "wall time (s)",
+)
+PAIR_HEADERS = ("split", "baseline", "run", "Δ success", "95% CI", "p", "verdict", "gained", "lost", "test")
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A table cell: '—' for missing, fixed digits for floats (general format when very small or large)."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1000 or abs(value) < 0.01):
+            return f"{value:.{digits}g}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def summary_cells(r: SummaryRow) -> list[str]:
+    """The cells of one summary row, in SUMMARY_HEADERS order (plain text)."""
+    low, high = r.interval
+    pass_k = next((v for k, v in r.final.metrics.items() if k.startswith("pass@")), None)
+    return [
+        r.run,
+        r.split,
+        fmt(r.final.step),
+        fmt(r.metric("success")),
+        f"{low:.3f}–{high:.3f}",
+        fmt(r.metric("em")),
+        fmt(r.metric("f1")),
+        fmt(pass_k),
+        fmt(r.metric("turns"), 2),
+        fmt(r.metric("tokens_per_s"), 1),
+        f"{fmt(r.metric('success', 'best'))} ({fmt(r.best.step)})",
+        fmt(r.steps),
+        fmt(r.wall_s, 1),
+    ]
+
+
+def pair_cells(p: PairComparison) -> list[str]:
+    """The cells of one pairwise comparison, in PAIR_HEADERS order (plain text)."""
+    d = p.difference
+    return [
+        p.split,
+        p.run_a,
+        p.run_b,
+        f"{d.delta:+.3f}",
+        f"{d.low:+.3f} to {d.high:+.3f}",
+        f"{d.p_value:.3g}",
+        d.verdict,
+        str(len(p.gained)),
+        str(len(p.lost)),
+        "paired" if d.paired else "unpaired",
+    ]
+
+
 def summary_rows(runs: list[RunRecord], split: str | None) -> list[SummaryRow]:
     rows = []
     for run in runs:

@@ -7,14 +7,18 @@ from pathlib import Path
 from rich.table import Table
 
 from rlagent.errors import UserError
-from rlagent.runs.compare import compare_pairs, differing_keys, summary_rows
+from rlagent.runs.compare import (
+    PAIR_HEADERS,
+    SUMMARY_HEADERS,
+    compare_pairs,
+    differing_keys,
+    pair_cells,
+    summary_cells,
+    summary_rows,
+)
 from rlagent.runs.files import write_text_atomic
 from rlagent.runs.load import RunRecord, SkippedRun, load_run
 from rlagent.ui import err_console, out_console
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
 
 
 def _short(value: object, width: int = 40) -> str:
@@ -44,59 +48,22 @@ def compare_command(paths: list[Path], split: str | None, output: Path | None) -
     diffs = differing_keys(runs)
 
     table = Table(title="final (and best) evaluation per run and split")
-    for column in (
-        "run",
-        "split",
-        "step",
-        "success",
-        "95% CI",
-        "EM",
-        "F1",
-        "pass@k",
-        "turns",
-        "tokens/s",
-        "best (step)",
-        "train steps",
-        "wall s",
-    ):
+    for column in SUMMARY_HEADERS:
         table.add_column(column, overflow="fold")
-    for r in rows:
-        low, high = r.interval
-        pass_k = next((v for k, v in r.final.metrics.items() if k.startswith("pass@")), None)
-        table.add_row(
-            r.run,
-            r.split,
-            str(r.final.step if r.final.step is not None else "—"),
-            _fmt(r.metric("success")),
-            f"{low:.3f}–{high:.3f}",
-            _fmt(r.metric("em")),
-            _fmt(r.metric("f1")),
-            _fmt(pass_k),
-            _fmt(r.metric("turns"), 2),
-            _fmt(r.metric("tokens_per_s"), 1),
-            f"{_fmt(r.metric('success', 'best'))} ({'—' if r.best.step is None else r.best.step})",
-            str(r.steps),
-            _fmt(r.wall_s, 0),
-        )
+    for row in rows:
+        table.add_row(*summary_cells(row))
     out_console.print(table)
 
     if pairs:
         table = Table(title=f"against {runs[0].label}")
-        for column in ("split", "run", "Δ success", "95% CI", "p", "verdict", "gained", "lost"):
+        for column in PAIR_HEADERS:
             table.add_column(column)
-        for p in pairs:
-            d = p.difference
+        for pair in pairs:
+            cells = pair_cells(pair)
+            d = pair.difference
             style = "dim" if d.within_noise else ("green" if d.delta > 0 else "red")
-            table.add_row(
-                p.split,
-                p.run_b,
-                f"{d.delta:+.3f}",
-                f"{d.low:+.3f} to {d.high:+.3f}",
-                f"{d.p_value:.3g}",
-                f"[{style}]{d.verdict}[/]",
-                str(len(p.gained)),
-                str(len(p.lost)),
-            )
+            cells[PAIR_HEADERS.index("verdict")] = f"[{style}]{d.verdict}[/]"
+            table.add_row(*cells)
         out_console.print(table)
 
     if diffs:

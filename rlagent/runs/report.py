@@ -7,7 +7,15 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from rlagent.runs.compare import PairComparison, SummaryRow
+from rlagent.runs.compare import (
+    PAIR_HEADERS,
+    SUMMARY_HEADERS,
+    PairComparison,
+    SummaryRow,
+    fmt,
+    pair_cells,
+    summary_cells,
+)
 from rlagent.runs.load import RunRecord
 
 STYLE = """
@@ -30,16 +38,6 @@ window.addEventListener('load', function () {
 """
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        if value != 0 and (abs(value) >= 1000 or abs(value) < 0.01):
-            return f"{value:.{digits}g}"
-        return f"{value:.{digits}f}"
-    return escape(str(value))
-
-
 def _table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
     head = "".join(f'<th class="{"l" if i < left else ""}">{escape(h)}</th>' for i, h in enumerate(headers))
     body = "".join(
@@ -50,66 +48,19 @@ def _table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
 
 
 def summary_table(rows: list[SummaryRow]) -> str:
-    headers = [
-        "run",
-        "split",
-        "step",
-        "success",
-        "95% CI",
-        "EM",
-        "F1",
-        "pass@k",
-        "turns",
-        "tokens/s",
-        "best success",
-        "train steps",
-        "wall time (s)",
-    ]
-    body = []
-    for r in rows:
-        low, high = r.interval
-        pass_k = next((v for k, v in r.final.metrics.items() if k.startswith("pass@")), None)
-        body.append(
-            [
-                escape(r.run),
-                escape(r.split),
-                _fmt(r.final.step),
-                _fmt(r.metric("success")),
-                f"{low:.3f}–{high:.3f}",
-                _fmt(r.metric("em")),
-                _fmt(r.metric("f1")),
-                _fmt(pass_k),
-                _fmt(r.metric("turns")),
-                _fmt(r.metric("tokens_per_s"), 1),
-                f"{_fmt(r.metric('success', 'best'))} (step {_fmt(r.best.step)})",
-                _fmt(r.steps),
-                _fmt(r.wall_s, 1),
-            ]
-        )
-    return _table(headers, body, left=2)
+    return _table(list(SUMMARY_HEADERS), [[escape(c) for c in summary_cells(r)] for r in rows], left=2)
 
 
 def pairs_table(pairs: list[PairComparison]) -> str:
     body = []
-    for p in pairs:
-        d = p.difference
+    for pair in pairs:
+        cells = [escape(c) for c in pair_cells(pair)]
+        d = pair.difference
         css = "noise" if d.within_noise else d.verdict
-        body.append(
-            [
-                escape(p.split),
-                escape(p.run_a),
-                escape(p.run_b),
-                f"{d.delta:+.3f}",
-                f"{d.low:+.3f} to {d.high:+.3f}",
-                f"{d.p_value:.3g}",
-                f'<span class="{css}">{d.verdict}</span>',
-                str(len(p.gained)),
-                str(len(p.lost)),
-                "paired" if d.paired else "unpaired",
-            ]
-        )
-    headers = ["split", "baseline", "run", "Δ success", "95% CI", "p", "verdict", "gained", "lost", "test"]
-    return _table(headers, body, left=3)
+        verdict = PAIR_HEADERS.index("verdict")
+        cells[verdict] = f'<span class="{css}">{cells[verdict]}</span>'
+        body.append(cells)
+    return _table(list(PAIR_HEADERS), body, left=3)
 
 
 def _transcript(record: dict[str, Any] | None) -> str:
@@ -193,7 +144,9 @@ def render_report(
         left=7,
     )
     diff_table = _table(
-        ["key", *[r.label for r in runs]], [[escape(k), *[_fmt(v) for v in vs]] for k, vs in diffs], left=len(runs) + 1
+        ["key", *[r.label for r in runs]],
+        [[escape(k), *[escape(fmt(v)) for v in vs]] for k, vs in diffs],
+        left=len(runs) + 1,
     )
     splits = sorted({r.split for r in rows})
     sections = [
