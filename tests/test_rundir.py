@@ -75,3 +75,18 @@ def test_metrics_truncate_after_resume_point(tmp_path):
     assert log.truncate_after(2) == 1
     assert [r["step"] for r in log.rows()] == [1, 2]
     assert json.loads(log.path.read_text().splitlines()[-1]) == {"step": 2, "x": 2.0}
+
+
+def test_rewind_forgets_everything_after_the_resume_step(tmp_path):
+    run = RunDir(tmp_path)
+    for sub in (run.eval, run.rollouts):
+        sub.mkdir()
+    for step in (1, 2, 3):
+        run.metrics.append(step, {"x": 1.0})
+        (run.rollouts / f"step-{step:06d}.jsonl").write_text("{}\n")
+        for suffix in (".json", ".rollouts.jsonl"):
+            (run.eval / f"dev-step-{step}{suffix}").write_text("{}")
+    (run.eval / "dev.json").write_text("{}")  # an untagged evaluation is kept
+    assert run.rewind(1) == 2
+    assert sorted(p.name for p in run.eval.iterdir()) == ["dev-step-1.json", "dev-step-1.rollouts.jsonl", "dev.json"]
+    assert [p.name for p in run.rollouts.iterdir()] == ["step-000001.jsonl"]

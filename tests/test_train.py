@@ -106,7 +106,10 @@ def train_rows(run_dir: Path):
 
 def test_cli_smoke_train_stop_and_resume(tmp_path, tiny_path):
     run_dir = tmp_path / "smoke"
-    first = rlagent("train", "recipe=smoke_search", f"run.dir={run_dir}", "trainer.max_steps=2", "trainer.save_steps=1")
+    evals = ("trainer.eval_steps=1", "trainer.eval_limit=2")
+    first = rlagent(
+        "train", "recipe=smoke_search", f"run.dir={run_dir}", "trainer.max_steps=2", "trainer.save_steps=1", *evals
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
     assert [r["step"] for r in train_rows(run_dir)] == [1, 2]
@@ -120,10 +123,17 @@ def test_cli_smoke_train_stop_and_resume(tmp_path, tiny_path):
         "resume=true",
         "trainer.max_steps=3",
         "trainer.save_steps=1",
+        *evals,
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming at step 1" in again.stderr
     assert [r["step"] for r in train_rows(run_dir)] == [1, 2, 3]  # step 2 re-run, not duplicated
+    eval_steps = [
+        json.loads(line)["step"]
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+        if "eval/dev/success" in line
+    ]
+    assert eval_steps == [0, 1, 2, 3]  # the evaluation after step 2 was dropped with it and done again
     state = json.loads((run_dir / "checkpoints" / "step-3" / "trainer_state.json").read_text())
     assert state["global_step"] == 3
     optimizer = torch.load(run_dir / "checkpoints" / "step-3" / "optimizer.pt", weights_only=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from rlagent.runs.files import write_json_atomic, write_text_atomic
 from rlagent.runs.metrics_log import MetricsLog
 
 CONFIG = "config.yaml"
+_STEP_IN_NAME = re.compile(r"step-0*(\d+)\.")
 STATUS = "run.json"
 
 
@@ -91,6 +93,16 @@ class RunDir:
 
     def fail(self, error: str) -> None:
         self._update_status(status="failed", finished=_now(), error=error)
+
+    def rewind(self, step: int) -> int:
+        """Forget what was logged after `step` (resuming from its checkpoint re-runs those steps):
+        metric rows, evaluations tagged step-N and rollouts of steps N > step. Returns dropped metric rows."""
+        for folder, pattern in ((self.eval, "*-step-*"), (self.rollouts, "step-*.jsonl")):
+            for path in folder.glob(pattern):
+                match = _STEP_IN_NAME.search(path.name)
+                if match and int(match.group(1)) > step:
+                    path.unlink()
+        return self.metrics.truncate_after(step)
 
     def abandon(self, error: str) -> None:
         """After bad input: remove a directory this invocation created if it holds no results, else mark failed."""

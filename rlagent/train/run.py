@@ -108,7 +108,7 @@ def train(
     resume_from = store.latest() if cfg.resume else None
     if cfg.resume:
         step = int(resume_from.name.split("-")[1]) if resume_from else 0
-        dropped = run.metrics.truncate_after(step)
+        dropped = run.rewind(step)
         err_console.print(f"resuming at step {step} (dropped {dropped} metric rows logged after it)")
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
