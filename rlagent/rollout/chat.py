@@ -16,7 +16,7 @@ _PROBE_ASSISTANT = "<<rlagent-assistant>>"
 class ChatFormat:
     """Prompt ids of a conversation and the ids that append environment messages after a model turn."""
 
-    def __init__(self, tokenizer: Any, tools: list[dict] | None = None):
+    def __init__(self, tokenizer: Any, tools: list[dict] | None = None, eos_ids: set[int] | None = None):
         self.tokenizer = tokenizer
         self.tools = tools
         base = self._render(
@@ -25,8 +25,7 @@ class ChatFormat:
         )
         self._base = base
         self.turn_suffix = base[base.rindex(_PROBE_ASSISTANT) + len(_PROBE_ASSISTANT) :]
-        eos_ids = tokenizer.eos_token_id
-        self.eos_ids = set(eos_ids if isinstance(eos_ids, list) else [eos_ids])
+        self.eos_ids = eos_ids if eos_ids is not None else {tokenizer.eos_token_id}
 
     def _render(self, messages: list[dict[str, Any]], add_generation_prompt: bool) -> str:
         return self.tokenizer.apply_chat_template(
@@ -56,6 +55,8 @@ class ChatFormat:
         suffix = self.turn_suffix
         if turn_ids and turn_ids[-1] in self.eos_ids:
             eos_text = self.tokenizer.decode([turn_ids[-1]])
+            # The model ended with the template's own end-of-turn token, or with another EOS (Qwen's
+            # <|endoftext|>): either way the template's end-of-turn text follows what was sampled.
             if suffix.startswith(eos_text):
                 suffix = suffix[len(eos_text) :]
         return suffix

@@ -77,8 +77,8 @@ class AgentLoop:
         self.text_mode = not hasattr(engine, "generate")
         self.tokenizer = engine.tokenizer
         self._chats: dict[int, ChatFormat] = {}
-        eos = getattr(self.tokenizer, "eos_token_id", None)
-        self._eos_ids = set(eos if isinstance(eos, list) else [eos])
+        tokenizer_eos = getattr(self.tokenizer, "eos_token_id", None)
+        self._eos_ids: set[int] = getattr(engine, "eos_ids", None) or {tokenizer_eos}
         self.stats = LoopStats()
 
     def _chat_for(self, env: Environment) -> ChatFormat | None:
@@ -86,7 +86,7 @@ class AgentLoop:
             return None
         key = id(env.tools) if env.tools is not None else 0
         if key not in self._chats:
-            self._chats[key] = ChatFormat(self.tokenizer, env.tools)
+            self._chats[key] = ChatFormat(self.tokenizer, env.tools, self._eos_ids)
         return self._chats[key]
 
     def run(

@@ -34,8 +34,7 @@ class HFEngine:
         )
         self.model.eval()
         self.batch_size = batch_size
-        eos = self.tokenizer.eos_token_id
-        self.eos_ids = set(eos if isinstance(eos, list) else [eos])
+        self.eos_ids = {self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set()
         gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
         if gen_eos is not None:
             self.eos_ids.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])

