@@ -71,8 +71,8 @@ def _dataclass_of(tp: Any) -> type | None:
 
 
 def _is_mapping(tp: Any) -> bool:
-    origin = typing.get_origin(tp)
-    return origin in (dict, typing.Dict) or any(typing.get_origin(a) is dict for a in typing.get_args(tp))  # noqa: UP006
+    """`dict[...]`, also through `dict[...] | None`."""
+    return typing.get_origin(tp) is dict or any(typing.get_origin(a) is dict for a in typing.get_args(tp))
 
 
 def check_key(key: str) -> bool:
