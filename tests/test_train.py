@@ -147,7 +147,8 @@ def test_bad_input_exits_2_without_a_run_directory(tmp_path, monkeypatch):
     env = {k: v for k, v in __import__("os").environ.items() if k != "RLAGENT_DATA_DIR"}
     cases = [
         (["recipe=smoke_search", "trainer.max_steps=zero"], "trainer.max_steps"),
-        (["recipe=nq_3b", "model=tiny"], "set RLAGENT_DATA_DIR or task.data_dir"),
+        (["recipe=nq_3b", "model=tiny", "trainer.report_to=[]"], "set RLAGENT_DATA_DIR or task.data_dir"),
+        (["recipe=smoke_search", "trainer.report_to=[wandb]"], "needs the wandb package installed"),
         (["recipe=smoke_appsim"], "task suite 'appsim' is not built yet"),
         (["recipe=smoke_search", "rollout=openai"], "cannot train"),
     ]
