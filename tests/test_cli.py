@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from .test_config import EXPECTED_RECIPES
+
 
 def rlagent(*args):
     env = {**os.environ, "COLUMNS": "200"}
@@ -31,16 +33,7 @@ def test_help_lists_every_command():
 def test_recipes_list_and_show():
     listed = rlagent("recipes", "list")
     assert listed.returncode == 0
-    for name in (
-        "appworld_7b",
-        "appworld_32b",
-        "nq_3b",
-        "nq_7b",
-        "musique_7b",
-        "smoke_search",
-        "smoke_appsim",
-        "quickstart",
-    ):
+    for name in EXPECTED_RECIPES:
         assert name in listed.stdout
     assert "not built" in listed.stdout  # AppWorld recipes say their suite is missing
     shown = rlagent("recipes", "show", "appworld_7b")

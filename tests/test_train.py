@@ -35,21 +35,25 @@ class LetterVerifier:
         return Score(reward=share, success=share > 0.05, metrics={"share_e": share})
 
 
-def test_training_updates_reach_the_engine(tmp_path, tiny_path):
+def letter_task_run(tmp_path, name: str, *overrides: str):
+    """A smoke_search run directory whose suite rewards the letter share (see LetterVerifier)."""
     cfg, _ = compose_recipe(
         [
             "recipe=smoke_search",
-            f"run.dir={tmp_path}/run",
-            "trainer.max_steps=3",
+            f"run.dir={tmp_path}/{name}",
             "trainer.save_steps=1",
-            "algorithm.learning_rate=1e-3",
             "rollout.max_new_tokens=24",
             "rollout.max_episode_tokens=96",
+            *overrides,
         ]
     )
     suite = SearchSuite(cfg.task)
     suite.verifier = LetterVerifier()
-    run = open_run_dir(cfg, "train")
+    return cfg, suite, open_run_dir(cfg, "train")
+
+
+def test_training_updates_reach_the_engine(tmp_path, tiny_path):
+    cfg, suite, run = letter_task_run(tmp_path, "run", "trainer.max_steps=3", "algorithm.learning_rate=1e-3")
     engine = vllm_engine(tiny_path, seed=cfg.seed)
     try:
         summary = train(cfg, run, suite, suite.examples("train"), tiny_path, engine=engine)
@@ -161,22 +165,14 @@ def test_bad_input_exits_2_without_a_run_directory(tmp_path, monkeypatch):
 
 
 def test_lora_training_pushes_merged_weights_and_checkpoints_merge(tmp_path, tiny_path):
-    cfg, _ = compose_recipe(
-        [
-            "recipe=smoke_search",
-            f"run.dir={tmp_path}/lora",
-            "trainer.max_steps=2",
-            "trainer.save_steps=1",
-            "model.lora.enabled=true",
-            "model.lora.r=4",
-            "algorithm.learning_rate=1e-2",
-            "rollout.max_new_tokens=24",
-            "rollout.max_episode_tokens=96",
-        ]
+    cfg, suite, run = letter_task_run(
+        tmp_path,
+        "lora",
+        "trainer.max_steps=2",
+        "model.lora.enabled=true",
+        "model.lora.r=4",
+        "algorithm.learning_rate=1e-2",
     )
-    suite = SearchSuite(cfg.task)
-    suite.verifier = LetterVerifier()
-    run = open_run_dir(cfg, "train")
     train(cfg, run, suite, suite.examples("train"), tiny_path)
     step2 = next(r for r in run.metrics.rows() if r["step"] == 2 and "train/loss" in r)
     assert step2["timing/weight_sync_s"] > 0 and step2["logprob_mismatch/max"] < TOLERANCE
