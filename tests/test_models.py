@@ -62,3 +62,22 @@ def test_hub_models_cannot_be_prepared_offline():
         prepare("qwen2.5-7b-instruct")
     with pytest.raises(UserError, match="unknown model 'gpt5'"):
         prepare("gpt5")
+
+
+def test_checkpoint_may_name_a_run_directory(tmp_path, tiny_path):
+    from rlagent.config.compose import compose_recipe
+    from rlagent.rollout.engines.factory import policy_path
+    from rlagent.train.checkpoints import MARKER
+
+    run = tmp_path / "run"
+    for step, complete in ((1, True), (2, True), (3, False)):  # step 3 never finished saving
+        folder = run / "checkpoints" / f"step-{step}"
+        folder.mkdir(parents=True)
+        if complete:
+            (folder / MARKER).write_text("{}")
+    cfg, _ = compose_recipe(["recipe=smoke_search", f"checkpoint={run}"])
+    assert policy_path(cfg) == str(run / "checkpoints" / "step-2")
+    empty = tmp_path / "empty"
+    (empty / "checkpoints").mkdir(parents=True)
+    with pytest.raises(UserError, match="has no complete checkpoint"):
+        policy_path(compose_recipe(["recipe=smoke_search", f"checkpoint={empty}"])[0])

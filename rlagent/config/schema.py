@@ -278,7 +278,9 @@ class RecipeConfig:
     description: str = option("", help="What the recipe is for.")
     seed: int = option(0, help="Seed of sampling, data order and initialisation.")
     checkpoint: str | None = option(
-        None, help="Checkpoint directory to evaluate (`eval`) or start training from (`train`)."
+        None,
+        help="Checkpoint to evaluate (`eval`) or start training from (`train`): a checkpoint folder, or a run "
+        "directory for its newest complete checkpoint.",
     )
     resume: bool = option(False, help="Continue the run in run.dir from its latest complete checkpoint.")
     model: ModelConfig = option(help="Policy model.", factory=ModelConfig)

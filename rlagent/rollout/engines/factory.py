@@ -12,11 +12,19 @@ from rlagent.models.registry import resolve_model
 
 
 def policy_path(cfg: RecipeConfig) -> str:
-    """The weights to generate with: `checkpoint=` when given (a LoRA checkpoint is merged into its base
-    model first), else the recipe's model."""
+    """The weights to generate with: `checkpoint=` when given (a checkpoint folder, or a run directory for
+    its newest complete checkpoint; LoRA checkpoints are merged into their base model first), else the
+    recipe's model."""
     if not cfg.checkpoint:
         return resolve_model(cfg.model.name_or_path)
     path = Path(resolve_model(cfg.checkpoint))
+    if (path / "checkpoints").is_dir():  # a run directory: its newest complete checkpoint
+        from rlagent.train.checkpoints import CheckpointStore
+
+        latest = CheckpointStore(path / "checkpoints").latest()
+        if latest is None:
+            raise UserError(f"run directory '{path}' has no complete checkpoint")
+        path = latest
     if is_adapter(path):
         return str(merged_checkpoint(path, resolve_model(cfg.model.name_or_path)))
     return str(path)
