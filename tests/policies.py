@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from rlagent.rollout.engines.base import Generation, Sampling
 from rlagent.tasks.base import Example
 
@@ -55,8 +53,3 @@ class SilentPolicy:
 
     def close(self) -> None:
         pass
-
-
-def tag_content(text: str, tag: str) -> str | None:
-    match = re.search(f"<{tag}>(.*?)</{tag}>", text, re.DOTALL)
-    return match.group(1).strip() if match else None

@@ -43,7 +43,6 @@ class Episode:
     reward: float = 0.0
     success: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
-    generation_s: float = 0.0
     text_tokens: int = 0
     """Tokens a text engine reported generating (token engines count `mask` instead)."""
 

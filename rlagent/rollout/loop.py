@@ -168,7 +168,6 @@ class AgentLoop:
                 self.stats.generation_s += elapsed
                 texts = []
                 for lv, gen in zip(ready, generations, strict=True):
-                    lv.episode.generation_s += elapsed / len(ready)
                     if not self.text_mode:
                         lv.episode.append_model(gen.token_ids, gen.logprobs)
                         text = self._turn_text(gen.token_ids)

@@ -43,6 +43,7 @@ class MetricsCallback(TrainerCallback):
     def __init__(self, log: MetricsLog):
         self.log = log
         self.step_started = time.perf_counter()
+        self.step_s = 0.0
         self.last_row: dict[str, Any] = {}
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -55,7 +56,7 @@ class MetricsCallback(TrainerCallback):
         if not logs or "train_runtime" in logs:
             return
         row = rename(logs)
-        step_s = getattr(self, "step_s", 0.0)
+        step_s = self.step_s
         row["timing/step_s"] = step_s
         spent = sum(
             row.get(f"timing/{k}", 0.0) for k in ("rollout_s", "scoring_s", "weight_sync_s", "mismatch_check_s")

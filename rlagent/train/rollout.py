@@ -26,14 +26,13 @@ class AgentRollout:
     def __init__(
         self,
         loop: AgentLoop,
-        suite: TaskSuite,
         examples: list[Example],
         run: RunDir,
         num_generations: int,
         seed: int,
         synced_step: int = 0,
     ):
-        self.loop, self.suite, self.run = loop, suite, run
+        self.loop, self.run = loop, run
         self.engine = loop.engine
         self.examples = {ex.id: ex for ex in examples}
         self.num_generations, self.seed = num_generations, seed

@@ -120,7 +120,7 @@ def train(
         tokenizer.chat_template = engine.tokenizer.chat_template  # model.chat_template, when set
         loop = AgentLoop(engine, suite, LoopSettings.from_config(cfg))
         agent = AgentRollout(
-            loop, suite, examples, run, cfg.algorithm.num_generations, cfg.seed, synced_step=-1 if resume_from else 0
+            loop, examples, run, cfg.algorithm.num_generations, cfg.seed, synced_step=-1 if resume_from else 0
         )
         lora = cfg.model.lora
         peft_config = (
