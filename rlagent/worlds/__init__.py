@@ -1,0 +1,1 @@
+"""Worlds agents act in: appsim, the offline AppWorld-compatible world."""
