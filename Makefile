@@ -8,7 +8,7 @@ EXTRA    ?= $(if $(shell command -v nvidia-smi 2>/dev/null),cuda,cpu)
 CONSTRAINTS := $(if $(filter cpu,$(EXTRA)),-c constraints/cpu.txt,)
 STAMP    := $(VENV)/.setup-$(EXTRA)
 
-.PHONY: setup quickstart test lint bench clean
+.PHONY: setup quickstart test lint bench clean appworld
 
 setup: $(STAMP)
 
@@ -35,6 +35,24 @@ lint: setup
 
 bench: setup
 	$(VENV)/bin/python scripts/bench/run_all.py
+
+# `make appworld`: AppWorld's environment server (pins pydantic<2, fastapi<0.111) in a venv of its own.
+# `appworld install` decrypts the bundled app code offline (its package tests go to the venv, not ~/.appworld).
+# Task data (`appworld download data`) needs the internet and is not fetched; tests write their own task.
+RLAGENT_HOME    ?= $(HOME)/.cache/rlagent
+APPWORLD_VENV   ?= $(RLAGENT_HOME)/appworld-venv
+APPWORLD_PYTHON ?= $(PYTHON)
+APPWORLD_VERSION ?= 0.1.3.post1
+APPWORLD_STAMP  := $(APPWORLD_VENV)/.installed-$(APPWORLD_VERSION)
+
+appworld: $(APPWORLD_STAMP)
+	@echo "AppWorld $(APPWORLD_VERSION) is installed in $(APPWORLD_VENV) (export APPWORLD_VENV if not the default)"
+
+$(APPWORLD_STAMP):
+	$(APPWORLD_PYTHON) -m venv $(APPWORLD_VENV)
+	$(APPWORLD_VENV)/bin/pip install -q "appworld==$(APPWORLD_VERSION)"
+	cd $(APPWORLD_VENV) && APPWORLD_CACHE=$(APPWORLD_VENV)/appworld-cache $(APPWORLD_VENV)/bin/appworld install
+	touch $@
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

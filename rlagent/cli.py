@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
 
-from rlagent.errors import UserError
-from rlagent.ui import err_console, out_console
+from rlagent.ui import err_console, friendly, out_console
 
 app = typer.Typer(
     help="Customize multi-turn, tool-using LLM agents with online reinforcement learning.",
@@ -25,21 +21,16 @@ models_app = typer.Typer(help="List models and prepare the embedded ones offline
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(models_app, name="models")
 
+
+def _appsim_app() -> typer.Typer:
+    from rlagent.worlds.appsim.cli import appsim_app
+
+    return appsim_app
+
+
+app.add_typer(_appsim_app(), name="appsim")
+
 OVERRIDES_HELP = "recipe=NAME followed by Hydra overrides, e.g. trainer.max_steps=50 model=smollm2-135m."
-
-
-def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Report UserError as one line on stderr with exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except UserError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from omegaconf import MISSING
 
 from rlagent.config.fields import option
+from rlagent.sandbox.config import SandboxConfig
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -90,6 +91,55 @@ class SearchConfig:
 
 
 @dataclass
+class AppWorldConfig:
+    """The AppWorld-style code agent: which world, how the agent acts, how it is rewarded."""
+
+    world: str = option(
+        "inprocess",
+        help="inprocess: appsim in this process (fast; CPU runs and tests); appsim_servers: a pool of "
+        "`rlagent appsim serve` processes over HTTP; appworld: a pool of real `appworld serve environment` "
+        "servers (needs `make appworld` and AppWorld's data under appworld_root).",
+        choices=("inprocess", "appsim_servers", "appworld"),
+    )
+    protocol: str = option(
+        "code",
+        help="code: ReAct replies with ```python blocks (every block of a reply runs, in order); tools: one native "
+        "tool, execute(code), through the chat template.",
+        choices=("code", "tools"),
+    )
+    reward: str = option(
+        "partial",
+        help="partial: the fraction of the task's unit tests passed (LOOP's training reward); success: 1 when all "
+        "pass, else 0. Evaluations always report success (task goal completion).",
+        choices=("partial", "success"),
+    )
+    difficulties: list[int] = option(
+        help="Only tasks of these difficulties (1 to 3); empty: all. LOOP trains on [1, 2].", factory=list
+    )
+    max_observation_chars: int = option(
+        12000,
+        help="An execution output longer than this is cut, with a marker saying how much was left out "
+        "(about 4 characters per token: 12000 ~ LOOP's 3,000-token cut).",
+    )
+    demonstration: bool = option(True, help="Include the worked in-context example before the task.")
+    num_servers: int = option(4, help="Environment servers in the pool (appsim_servers, appworld).")
+    server_start_timeout_s: float = option(120.0, help="Seconds a pool server may take to answer its health check.")
+    request_timeout_s: float = option(60.0, help="HTTP timeout of one request to an environment server.")
+    appworld_root: str | None = option(
+        "${oc.env:APPWORLD_ROOT,null}", help="APPWORLD_ROOT holding AppWorld's downloaded data (world=appworld)."
+    )
+    appworld_venv: str | None = option(
+        None, help="The virtual environment `make appworld` built; null: $RLAGENT_HOME/appworld-venv."
+    )
+    splits_dir: str | None = option(
+        None,
+        help="Folder of <split>.txt task-id files for world=appworld; null: <task.data_dir>/appworld/splits.",
+    )
+    experiment_name: str = option("rlagent", help="Prefix of AppWorld experiment names (one per server).")
+    sandbox: SandboxConfig = option(help="The code sandbox of appsim's worlds.", factory=SandboxConfig)
+
+
+@dataclass
 class TaskConfig:
     """The task suite: examples, environment and verifier."""
 
@@ -126,6 +176,7 @@ class TaskConfig:
     )
     synthetic: SyntheticKBConfig = option(help="The generated knowledge base.", factory=SyntheticKBConfig)
     search: SearchConfig = option(help="Search-agent settings.", factory=SearchConfig)
+    appworld: AppWorldConfig = option(help="AppWorld / appsim code-agent settings.", factory=AppWorldConfig)
 
 
 @dataclass

