@@ -35,7 +35,7 @@ def test_recipes_list_and_show():
     assert listed.returncode == 0
     for name in EXPECTED_RECIPES:
         assert name in listed.stdout
-    assert "not built" in listed.stdout  # AppWorld recipes say their suite is missing
+    assert "appsim/appsim" in listed.stdout and "appworld/appworld" in listed.stdout
     shown = rlagent("recipes", "show", "appworld_7b")
     assert shown.returncode == 0 and "name_or_path: Qwen/Qwen2.5-7B-Instruct" in shown.stdout
     overridden = rlagent("recipes", "show", "nq_3b", "trainer.max_steps=50")
@@ -51,7 +51,10 @@ def test_recipes_list_and_show():
         (("train", "recipe=smoke_search", "trainer.max_stepz=3"), "unknown key 'trainer.max_stepz'"),
         (("eval", "recipe=smoke_search", "task.limit=x"), "task.limit"),
         (("eval",), "recipe=NAME is required"),
-        (("eval", "recipe=appworld_7b"), "task suite 'appworld' is not built yet"),
+        (("eval", "recipe=appworld_7b", "task.appworld.appworld_root=null"), "task.appworld.appworld_root is not set"),
+        (("eval", "recipe=smoke_appsim", "task.appworld.difficulties=[4]"), "task.appworld.difficulties has 4"),
+        (("eval", "recipe=smoke_appsim", "task.split=nope"), "split 'nope' of task.suite=appsim does not exist"),
+        (("appsim", "tasks", "--split", "nope"), "unknown appsim split 'nope'"),
         (("models", "prepare", "gpt5"), "unknown model 'gpt5'"),
     ],
 )

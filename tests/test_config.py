@@ -15,6 +15,7 @@ EXPECTED_RECIPES = {
     "smoke_search",
     "smoke_appsim",
     "quickstart",
+    "appsim_smollm2",
 }
 
 
@@ -29,8 +30,13 @@ def test_recipes_pick_their_models_and_suites():
     cfg, _ = compose_recipe(["recipe=appworld_7b"])
     assert cfg.model.name_or_path == "Qwen/Qwen2.5-7B-Instruct" and cfg.task.suite == "appworld"
     assert cfg.algorithm.advantage_estimator == "leave_one_out" and cfg.algorithm.beta == 0.0
+    assert cfg.algorithm.epsilon == 0.1 and cfg.algorithm.num_generations == 6 and cfg.algorithm.num_iterations == 2
+    assert cfg.task.appworld.difficulties == [1, 2] and cfg.model.lora.r == 16 and cfg.model.lora.dropout == 0.0
     cfg, _ = compose_recipe(["recipe=appworld_32b"])
     assert cfg.model.name_or_path == "Qwen/Qwen2.5-32B-Instruct" and cfg.model.lora.enabled
+    assert cfg.trainer.prompts_per_step == 40 and cfg.task.max_turns == 40
+    cfg, _ = compose_recipe(["recipe=smoke_appsim"])
+    assert cfg.task.suite == "appsim" and cfg.task.appworld.world == "inprocess"
     cfg, _ = compose_recipe(["recipe=quickstart"])
     assert cfg.model.name_or_path == "smollm2-135m" and cfg.rollout.engine == "vllm"
     cfg, _ = compose_recipe(["recipe=smoke_search"])
@@ -66,7 +72,7 @@ def test_data_dir_comes_from_the_environment(monkeypatch):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ([], "recipe=NAME is required; available recipes: appworld_32b"),
+        ([], "recipe=NAME is required; available recipes: appsim_smollm2, appworld_32b"),
         (["recipe=nope"], "recipe=nope is not a known recipe"),
         (
             ["recipe=nq_3b", "trainer.max_stepz=3"],

@@ -54,6 +54,21 @@ def aggregate(episodes: Sequence[Episode], k: int) -> dict[str, float]:
     keys = sorted({key for ep in episodes for key in ep.metrics})
     for key in keys:
         out[key] = sum(ep.metrics.get(key, 0.0) for ep in episodes) / n_ep
+    out.update(scenario_metrics(by_example))
     turns = sum(len(ep.turns) for ep in episodes)
     out["malformed_rate"] = sum(t.malformed for ep in episodes for t in ep.turns) / turns if turns else 0.0
     return out
+
+
+def scenario_metrics(by_example: dict[str, list[Episode]]) -> dict[str, float]:
+    """SGC (scenario goal completion): the share of scenarios all of whose tasks succeeded (first sample),
+    with a Wilson interval; only for suites whose examples name a `scenario_id` (AppWorld, appsim)."""
+    scenarios: dict[str, list[bool]] = defaultdict(list)
+    for group in by_example.values():
+        scenario = group[0].example.data.get("scenario_id")
+        if scenario is None:
+            return {}
+        scenarios[scenario].append(group[0].success)
+    solved = sum(all(results) for results in scenarios.values())
+    low, high = wilson_interval(solved, len(scenarios))
+    return {"scenarios": float(len(scenarios)), "sgc": solved / len(scenarios), "sgc_ci_low": low, "sgc_ci_high": high}

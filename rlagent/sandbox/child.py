@@ -25,7 +25,9 @@ filter: lines that are not frame lines are kept, frame lines only when the frame
 Unlike AppWorld, stdout printed before a failure is kept, in front of the failure text.
 
 Processes the code starts do not outlive the execute: forks that run to the end exit instead of touching
-the channel, and whatever is still running when the code returns is killed and reaped (stop_leftovers). Timeout: an ITIMER_REAL alarm raises TimeoutError in the code, so the namespace survives. While an API call
+the channel, and whatever is still running when the code returns is killed and reaped (stop_leftovers).
+
+Timeout: an ITIMER_REAL alarm raises TimeoutError in the code, so the namespace survives. While an API call
 waits for the host the alarm is held back and raised when the call returns, so the channel never tears.
 """
 
@@ -237,7 +239,7 @@ class Session:
             text = getattr(exc, "text", None) or ""
             message = getattr(exc, "msg", None) or str(exc)
             return done(f"Execution failed. Traceback:\nSyntax error in line:\n{text.rstrip()}\nMessage: {message}")
-        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        linecache.cache[filename] = (len(code), None, [line + "\n" for line in code.splitlines()], filename)
         capture = Capture(self.max_output_chars)
         saved = sys.stdout
         failure = None

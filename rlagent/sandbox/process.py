@@ -59,7 +59,7 @@ MAX_MESSAGE_BYTES = 64 << 20
 BOOTSTRAP = "import sys;exec(compile(sys.argv[1],'<sandbox>','exec'))"
 CHILD_SOURCE = Path(__file__).with_name("child.py").read_text()
 LOST = "variables from earlier executes are lost"
-_stderr_warned = False
+_warned: set[str] = set()  # fallback reasons already logged; the first also goes to stderr
 
 Handler = Callable[[str, str, dict], Any]
 
@@ -101,7 +101,8 @@ class _Child:
         self.poll = select.poll()
         self.poll.register(self.proc.stdout.fileno(), select.POLLIN)
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
-        threading.Thread(target=self._drain, daemon=True, name=f"sandbox-stderr-{self.proc.pid}").start()
+        self.drain = threading.Thread(target=self._drain, daemon=True, name=f"sandbox-stderr-{self.proc.pid}")
+        self.drain.start()
 
     def _drain(self) -> None:
         for line in iter(lambda: self.proc.stderr.readline(8192), b""):
@@ -147,29 +148,35 @@ class _Child:
             return f"killed by {name}" + (" (CPU time limit reached)" if name == "SIGXCPU" else "")
         return f"exit code {code}"
 
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # bwrap: the pid namespace dies with it
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            log.warning("sandbox process %d did not die on SIGKILL", self.proc.pid)
+    def kill(self, politely: bool = False) -> None:
+        """End the process. `politely`: an idle child exits on end of input, so bwrap reaps its pid namespace
+        itself (SIGKILL leaves bwrap's init to the host's init to reap); SIGKILL after a second anyway."""
         for stream in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):
                 stream.close()
+        if politely:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=1)
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # bwrap: the pid namespace dies with it
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                log.warning("sandbox process %d did not die on SIGKILL", self.proc.pid)
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _kill_all(children: set[_Child]) -> None:
     for child in list(children):
-        child.kill()
+        child.kill(politely=True)
     children.clear()
 
 
 def resolve_mode(config: SandboxConfig) -> str:
-    """The mode to run: bwrap when asked for and working here, else rlimits (with a loud warning)."""
-    global _stderr_warned
+    """The mode to run: bwrap when asked for and working here, else rlimits (with a loud warning, logged once
+    per reason; the first reason also printed to stderr, whatever logging is set up)."""
     if config.mode not in MODES:
         raise ValueError(f"sandbox mode must be one of {', '.join(MODES)}, not {config.mode!r}")
     if config.mode == "rlimits":
@@ -181,10 +188,11 @@ def resolve_mode(config: SandboxConfig) -> str:
         f"sandbox: {problem}; falling back to mode rlimits, which does NOT isolate the file system, the "
         "network or other processes (install bubblewrap: apt-get install bubblewrap)"
     )
-    log.warning(message)
-    if not _stderr_warned:
-        _stderr_warned = True
-        print(f"WARNING: {message}", file=sys.stderr, flush=True)
+    if message not in _warned:
+        if not _warned:
+            print(f"WARNING: {message}", file=sys.stderr, flush=True)
+        _warned.add(message)
+        log.warning(message)
     return "rlimits"
 
 
@@ -245,6 +253,7 @@ class CodeSandbox:
         ready = child.receive(time.monotonic() + START_TIMEOUT_S)
         if not isinstance(ready, dict) or ready.get("type") != "ready":
             child.kill()
+            child.drain.join(timeout=1)
             self._children.discard(child)
             detail = " | ".join(child.stderr_tail) or f"no answer ({ready})"
             raise SandboxError(f"the sandbox process ({self.mode}) did not start: {detail}")
@@ -305,6 +314,8 @@ class CodeSandbox:
             why = "the sandbox process broke its protocol (the code wrote to its private channel?)"
         else:
             why = f"the sandbox process died ({child.how_it_ended()})"
+            child.drain.join(timeout=1)
+            log.info("sandbox: %s; its stderr ended with: %s", why, " | ".join(list(child.stderr_tail)[-3:]))
         return ExecResult(self._failed(f"SandboxError: {why}; it was restarted, {LOST}."), True, False, True, calls)
 
     @staticmethod

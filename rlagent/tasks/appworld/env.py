@@ -9,6 +9,7 @@ fails (server died, timed out) marks the episode errored: it is excluded from th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -131,10 +132,8 @@ class AppWorldEnvironment:
 
     def close(self) -> None:
         if self.client is not None:
-            try:
+            with contextlib.suppress(WorldServerError):
                 self.client.close(self.task_id)
-            except WorldServerError:
-                pass
         if self._release is not None:
             self._release()
             self._release = None

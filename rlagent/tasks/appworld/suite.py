@@ -67,6 +67,7 @@ class AppWorldSuite:
         return Path(root)
 
     def _appworld_examples(self, split: str) -> list[Example]:
+        root = self._appworld_root()
         splits_dir = self.app_cfg.splits_dir
         if not splits_dir:
             if not self.cfg.data_dir:
@@ -77,7 +78,6 @@ class AppWorldSuite:
         if not path.is_file():
             raise UserError(f"AppWorld split file {path} does not exist")
         ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        root = self._appworld_root()
         out = []
         for task_id in ids:
             meta = root / "data" / "tasks" / task_id / "ground_truth" / "metadata.json"
