@@ -47,8 +47,18 @@ class LoopSettings:
             top_p=r.top_p,
             top_k=r.top_k,
             env_workers=r.env_workers,
-            batch_size=r.batch_size,
+            batch_size=_batch_size(cfg),
         )
+
+
+def _batch_size(cfg: RecipeConfig) -> int | None:
+    """Episodes played at once: worlds served one task per process cap it at the pool's size (an episode holds
+    its server from reset to close, so a larger batch would wait for a server forever)."""
+    size = cfg.rollout.batch_size
+    if cfg.task.suite in ("appsim", "appworld") and cfg.task.appworld.world != "inprocess":
+        servers = cfg.task.appworld.num_servers
+        size = servers if size is None else min(size, servers)
+    return size
 
 
 @dataclass

@@ -45,6 +45,8 @@ class AgentGRPOTrainer(GRPOTrainer):
         self.agent, self.algorithm, self.store = agent, algorithm, checkpoints
         self.check_logprobs, self.save_total_limit = check_logprobs, save_total_limit
         self.step_metrics: dict[str, float] = {}
+        self._mismatch_due = False
+        self._mismatch_inputs: dict[str, Any] | None = None
 
     def _record(self, name: str, value: float) -> None:
         self._metrics["train"][name].append(float(value))
@@ -64,8 +66,8 @@ class AgentGRPOTrainer(GRPOTrainer):
         if self.algorithm.filter_zero_variance_groups:
             self._drop_zero_variance_groups(output, rewards, group)
         self._record_episode_metrics(episodes, rewards, group)
-        if self.check_logprobs:
-            self._record_mismatch(output)
+        # measured on the loss pass's own logprobs of the first micro-batch (no extra forward pass)
+        self._mismatch_due = self.check_logprobs
         for key, value in self.agent.timings.items():
             self._record(f"timing/{key}", value)
         self.agent.save_rollouts(self.state.global_step + 1)
@@ -98,25 +100,29 @@ class AgentGRPOTrainer(GRPOTrainer):
         groups = group_rewards(rewards, group)
         self._record("rollout/zero_variance_groups", sum(max(g) == min(g) for g in groups) / max(1, len(groups)))
 
+    def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> Any:
+        if self._mismatch_due:
+            self._mismatch_due = False
+            self._mismatch_inputs = inputs
+        return super()._compute_loss(model, inputs)
+
+    def _get_per_token_logps_and_entropies(self, *args: Any, **kwargs: Any) -> Any:
+        result = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+        inputs, self._mismatch_inputs = self._mismatch_inputs, None
+        if inputs is not None:
+            self._record_mismatch(result[0], inputs)
+        return result
+
     @torch.no_grad()
-    def _record_mismatch(self, output: dict[str, Any]) -> None:
-        """Engine-vs-trainer logprobs of the sampled tokens of the first micro-batch, on the exact
-        tensors the loss will use (a sample keeps the check cheap on CPU)."""
+    def _record_mismatch(self, trainer_logps: torch.Tensor, inputs: dict[str, Any]) -> None:
+        """Engine-vs-trainer logprobs of the sampled tokens of the step's first micro-batch, taken from the
+        loss's own forward pass (the policy is still the sampler's there: the first micro-batch of a step
+        runs before its optimizer step), so the check costs no extra forward pass."""
         started = time.perf_counter()
-        rows = slice(0, self.args.per_device_train_batch_size)
-        prompt_completion = torch.cat([output["prompt_ids"][rows], output["completion_ids"][rows]], dim=1)
-        attention = torch.cat([output["prompt_mask"][rows], output["completion_mask"][rows]], dim=1)
-        trainer_logps, _, _ = self._get_per_token_logps_and_entropies(
-            self.model,
-            prompt_completion,
-            attention,
-            output["completion_ids"].size(1),
-            batch_size=self.args.per_device_train_batch_size,
-        )
-        mask = output["completion_mask"][rows]
-        if "tool_mask" in output:
-            mask = mask * output["tool_mask"][rows]
-        delta = logprob_mismatch(trainer_logps, output["sampling_per_token_logps"][rows], mask)
+        mask = inputs["completion_mask"]
+        if "tool_mask" in inputs:
+            mask = mask * inputs["tool_mask"]
+        delta = logprob_mismatch(trainer_logps.detach(), inputs["sampling_per_token_logps"], mask)
         self._record("logprob_mismatch/mean", delta["mean"])
         self._record("logprob_mismatch/max", delta["max"])
         self._record("timing/mismatch_check_s", time.perf_counter() - started)

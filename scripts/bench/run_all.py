@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_weight_sync.py", "bench_engines.py", "retokenization_drift.py"]
+BENCHMARKS = [
+    "bench_weight_sync.py",
+    "bench_engines.py",
+    "retokenization_drift.py",
+    "bench_sandbox.py",
+    "bench_appsim.py",
+]
 
 
 def main() -> None:

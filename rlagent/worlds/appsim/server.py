@@ -1,7 +1,10 @@
 """`rlagent appsim serve`: appsim behind AppWorld's environment-server HTTP protocol (FastAPI + uvicorn).
 
-Every reply is `{"output": ...}` as AppWorld's server answers; an unknown or uninitialised task id is
-a plain-text HTTP 500, as AppWorld 0.1.3 answers it. Binds 127.0.0.1 unless told otherwise.
+Reply shapes follow AppWorld 0.1.3's server, so AppWorld's own client (`AppWorld(task_id,
+remote_environment_url=URL)`, with `rlagent appsim export` as its APPWORLD_ROOT) drives appsim: every POST
+answers `{"output": ...}`; `GET /` (`{"message": ...}`) and `GET /api_docs` answer bare; `GET /tasks/<id>`
+answers for any task of the catalogue, initialised or not; an unknown or uninitialised task id is a
+plain-text HTTP 500. Binds 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlagent.sandbox.config import SandboxConfig
+from rlagent.worlds.appsim.export import task_info
 from rlagent.worlds.appsim.service import AppsimService, UnknownTask
 
 
@@ -58,23 +62,27 @@ def create_app(service: AppsimService | None = None) -> Any:
         return {"output": None}
 
     @app.post("/close_all")
-    def close_all() -> dict[str, Any]:
-        service.close_all()
+    def close_all(body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:
+        service.close_all()  # AppWorld wants the active task_id here; appsim holds many tasks and closes them all
         return {"output": None}
 
     @app.get("/tasks/{task_id}")
     def task(task_id: str) -> dict[str, Any]:
-        if not service.health(task_id):
-            raise UnknownTask(f"Task {task_id} is not initialised in this environment server.")
-        return {"output": service.sessions[task_id].info()}
+        session = service.sessions.get(task_id)
+        if session is not None:
+            return {"output": session.info()}
+        try:
+            return {"output": task_info(task_id)}
+        except KeyError:
+            raise UnknownTask(f"Task {task_id} does not exist in appsim.") from None
 
     @app.get("/")
     def root() -> dict[str, Any]:
-        return {"output": "appsim environment server"}
+        return {"message": "Welcome to the appsim environment server (AppWorld's environment protocol)."}
 
     @app.get("/api_docs")
     def api_docs() -> dict[str, Any]:
-        return {"output": service.api_docs()}
+        return service.api_docs()
 
     @app.on_event("shutdown")
     def shutdown() -> None:
