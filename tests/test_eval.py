@@ -137,6 +137,36 @@ def test_openai_engine_against_vllm_serve(tmp_path, vllm_server, smol_tokenizer)
     assert served_tokens == ChatFormat(smol_tokenizer).prompt_ids(messages)
 
 
+def test_appsim_eval_through_vllm_serve_and_a_pool_of_world_servers(tmp_path, vllm_server):
+    """The code agent evaluated on an OpenAI-compatible server against appsim servers over HTTP."""
+    from rlagent.tasks.appworld.suite import AppWorldSuite
+
+    cfg, _ = compose_recipe(
+        [
+            "recipe=smoke_appsim",
+            "model=smollm2-135m",
+            "task.limit=4",
+            "task.max_turns=2",
+            "task.appworld.world=appsim_servers",
+            "task.appworld.num_servers=2",
+            "rollout=openai",
+            f"rollout.openai.base_url={vllm_server}",
+            "rollout.openai.model=smollm2",
+            "rollout.max_new_tokens=48",
+            f"run.root={tmp_path}",
+        ]
+    )
+    suite = AppWorldSuite(cfg.task)
+    try:
+        served = run_eval(cfg, open_run_dir(cfg, "eval"), suite, show_progress=False)
+    finally:
+        suite.close()
+    metrics = json.loads(served.path.read_text())["metrics"]
+    assert metrics["episodes"] == 4 and metrics["errored"] == 0.0
+    assert {"tgc", "sgc", "code_error_rate", "tests_passed"} <= set(metrics)
+    assert all(ep.env_state["evaluation"]["num_tests"] >= 2 for ep in served.episodes)
+
+
 def test_openai_engine_needs_a_key_for_remote_servers(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     result = rlagent(

@@ -41,7 +41,15 @@ Task: How many of my notes in SimpleNote are tagged "travel"?"""
 
 EXAMPLE: list[tuple[str, str]] = [
     (
-        "First, the APIs of the simple_note app.\n```python\n"
+        "First, which apps there are.\n```python\nprint(apis.api_docs.show_app_descriptions())\n```",
+        "[{'name': 'api_docs', 'description': 'Documentation of every app and API.'}, {'name': 'supervisor', "
+        "'description': 'The person you work for: their profile, their account passwords, and task completion.'}, "
+        "{'name': 'phone', ...}, {'name': 'venmo', ...}, {'name': 'spotify', ...}, {'name': 'gmail', ...}, "
+        "{'name': 'simple_note', 'description': 'A notes app: search, read, create, edit, tag, pin and delete "
+        "notes.'}, {'name': 'todoist', ...}]",
+    ),
+    (
+        "Notes live in simple_note. Its APIs:\n```python\n"
         'print(apis.api_docs.show_api_descriptions(app_name="simple_note"))\n```',
         "[{'name': 'login', 'description': 'Log in to your account and get an access token for the other APIs "
         "of this app.'}, {'name': 'search_notes', 'description': 'Search your notes by text, tag or pin.'}, "

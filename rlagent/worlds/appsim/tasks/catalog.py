@@ -20,7 +20,7 @@ from rlagent.worlds.appsim.tasks.templates import TEMPLATES, Template
 SPLITS = ("train", "dev", "test_normal", "test_challenge")
 TASKS_PER_SCENARIO = 3
 NORMAL_SCENARIOS = {"train": 3, "dev": 2, "test_normal": 6}
-"""Scenarios per normal template in each split (10 templates: 90 / 60 / 180 tasks)."""
+"""Scenarios per normal template in each split (11 templates: 99 / 66 / 198 tasks)."""
 CHALLENGE_SCENARIOS = 12
 """Scenarios per challenge template in test_challenge (3 templates: 108 tasks)."""
 
