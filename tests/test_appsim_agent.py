@@ -117,6 +117,7 @@ def test_smoke_appsim_trains_through_the_sandbox_with_vllm_and_trl(tmp_path, tin
         capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "step 2/2" in result.stderr and "eta" in result.stderr  # plain progress lines when piped
     status = json.loads((run_dir / "run.json").read_text())
     assert status["status"] == "completed" and status["steps"] == 2
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

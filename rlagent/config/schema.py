@@ -300,7 +300,11 @@ class TrainerConfig:
         choices=("tensorboard", "wandb", "mlflow"),
         factory=list,
     )
-    live_view: bool = option(True, help="Show a live progress view in the terminal.")
+    live_view: bool = option(
+        True,
+        help="Show a live progress view when stderr is a terminal; otherwise (or when false) print one plain "
+        "line per step and per evaluation.",
+    )
 
 
 @dataclass

@@ -92,6 +92,45 @@ class LiveView(TrainerCallback):
         self.progress.update(self.task, completed=state.global_step, status=status)
 
 
+def _clock(seconds: float) -> str:
+    seconds = int(max(0.0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+class PlainProgress(TrainerCallback):
+    """One plain line per step on stderr (for logs, pipes and nohup): step, elapsed, ETA, reward, success,
+    mismatch and seconds per phase; never truncated."""
+
+    def __init__(self, metrics: MetricsCallback, total: int, write: Callable[[str], None]):
+        self.metrics, self.total, self.write = metrics, total, write
+        self.started = time.perf_counter()
+        self.first_step: int | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.started = time.perf_counter()
+        self.first_step = state.global_step
+        self.write(f"train: {self.total} steps, starting at step {state.global_step}")
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        row = self.metrics.last_row
+        if not row or not logs or "train_runtime" in logs:
+            return
+        step = state.global_step
+        elapsed = time.perf_counter() - self.started
+        done = max(1, step - (self.first_step or 0))
+        eta = elapsed / done * (self.total - step)
+        phases = "  ".join(
+            f"{name} {row.get(f'timing/{key}', 0.0):.1f}s"
+            for name, key in (("rollout", "rollout_s"), ("update", "update_s"), ("sync", "weight_sync_s"))
+        )
+        self.write(
+            f"step {step}/{self.total}  elapsed {_clock(elapsed)}  eta {_clock(eta)}  "
+            f"reward {row.get('train/reward', 0.0):.3f}  success {row.get('rollout/success', 0.0):.3f}  "
+            f"mismatch {row.get('logprob_mismatch/max', 0.0):.1e}  {phases}"
+        )
+
+
 class PeriodicEval(TrainerCallback):
     """Evaluate on the eval split every `every` steps (and at step 0, before any update)."""
 

@@ -105,7 +105,7 @@ def train(
     from rlagent.rollout.engines.factory import build_engine
     from rlagent.rollout.loop import AgentLoop, LoopSettings
     from rlagent.train.algorithms import grpo_config
-    from rlagent.train.callbacks import LiveView, MetricsCallback, PeriodicEval
+    from rlagent.train.callbacks import LiveView, MetricsCallback, PeriodicEval, PlainProgress
     from rlagent.train.checkpoints import CheckpointStore
     from rlagent.train.rollout import AgentRollout, make_reward_func
     from rlagent.train.trainer import AgentGRPOTrainer
@@ -157,8 +157,15 @@ def train(
         )
         trainer.remove_callback(PrinterCallback)
 
+        live = cfg.trainer.live_view and err_console.is_terminal
+
+        def say(line: str) -> None:
+            err_console.print(line, highlight=False, soft_wrap=True, markup=False)
+
         def evaluate(step: int) -> None:
             agent.sync(trainer.model, step)
+            if not live:
+                say(f"eval {cfg.task.eval_split} at step {step}: up to {cfg.trainer.eval_limit} examples ...")
             result = run_eval(
                 cfg,
                 run,
@@ -172,14 +179,23 @@ def train(
             )
             row = {f"eval/{cfg.task.eval_split}/{k}": v for k, v in result.metrics.items()}
             run.metrics.append(step, row)
+            if not live:
+                m = result.metrics
+                say(
+                    f"eval {cfg.task.eval_split} at step {step}: success {m.get('success', 0.0):.3f} "
+                    f"(95% CI {m.get('success_ci_low', 0.0):.3f}-{m.get('success_ci_high', 1.0):.3f}) "
+                    f"reward {m.get('reward', 0.0):.3f}  {m.get('examples', 0):.0f} examples  {m.get('wall_s', 0):.0f}s"
+                )
 
         if cfg.trainer.eval_steps:
             trainer.add_callback(
                 PeriodicEval(cfg.trainer.eval_steps, evaluate, cfg.trainer.max_steps, at_start=resume_from is None)
             )
         with progress_bar() as bar:
-            if cfg.trainer.live_view:
+            if live:
                 trainer.add_callback(LiveView(bar, metrics, cfg.trainer.max_steps))
+            else:
+                trainer.add_callback(PlainProgress(metrics, cfg.trainer.max_steps, say))
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         final_step = trainer.state.global_step
         latest = store.latest()
