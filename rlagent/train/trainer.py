@@ -65,6 +65,13 @@ class AgentGRPOTrainer(GRPOTrainer):
             output["advantages"] = output["advantages"] * (group / (group - 1))
         if self.algorithm.filter_zero_variance_groups:
             self._drop_zero_variance_groups(output, rewards, group)
+        # A group with an errored episode (its world failed) has no valid baseline: out of the loss entirely.
+        errored = [
+            g
+            for g in range(len(episodes) // group)
+            if any(ep.env_state.get("errored") for ep in episodes[g * group : (g + 1) * group])
+        ]
+        self._drop_groups(output, errored, group)
         self._record_episode_metrics(episodes, rewards, group)
         # measured on the loss pass's own logprobs of the first micro-batch (no extra forward pass)
         self._mismatch_due = self.check_logprobs
@@ -74,18 +81,23 @@ class AgentGRPOTrainer(GRPOTrainer):
         return output
 
     def _drop_zero_variance_groups(self, output: dict[str, Any], rewards: list[float], group: int) -> None:
-        keep = torch.ones(len(rewards), dtype=output["completion_mask"].dtype, device=output["completion_mask"].device)
-        dropped = 0
-        for g, values in enumerate(group_rewards(rewards, group)):
-            if max(values) == min(values):
-                keep[g * group : (g + 1) * group] = 0
-                dropped += 1
-        output["completion_mask"] = output["completion_mask"] * keep.unsqueeze(1)
+        drop = [g for g, values in enumerate(group_rewards(rewards, group)) if max(values) == min(values)]
+        self._drop_groups(output, drop, group)
+        self._record("rollout/dropped_groups", len(drop))
+
+    def _drop_groups(self, output: dict[str, Any], drop: list[int], group: int) -> None:
+        """Remove whole groups from the loss: zero their completion mask and recount the loss's tokens."""
+        if not drop:
+            return
+        mask = output["completion_mask"]
+        keep = torch.ones(mask.size(0), dtype=mask.dtype, device=mask.device)
+        for g in drop:
+            keep[g * group : (g + 1) * group] = 0
+        output["completion_mask"] = mask * keep.unsqueeze(1)
         loss_mask = output["completion_mask"]
         if "tool_mask" in output:
             loss_mask = loss_mask * output["tool_mask"]
         output["num_items_in_batch"] = loss_mask.sum().clamp(min=1)
-        self._record("rollout/dropped_groups", dropped)
 
     def _record_episode_metrics(self, episodes: list, rewards: list[float], group: int) -> None:
         n = len(episodes) or 1

@@ -167,6 +167,15 @@ class HttpWorldClient:
             )
         return output
 
+    def stats(self, task_id: str) -> dict[str, Any]:
+        """appsim's per-task counters (executions, failed executions, API calls); {} from servers without
+        `/stats` (real AppWorld)."""
+        try:
+            output = self._call("POST", "/stats", {"task_id": task_id})
+        except WorldServerError:
+            return {}
+        return output if isinstance(output, dict) else {}
+
     def close(self, task_id: str) -> None:
         self._call("POST", "/close", {"task_id": task_id})
 

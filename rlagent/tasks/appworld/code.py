@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_BLOCK = re.compile(r"```([\w+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+PYTHON_TAGS = ("python", "py", "python3", "")
+"""Fences whose code runs: tagged python (or untagged); ```json, ```text and the like are skipped."""
 NO_CODE = (
     "Your reply has no code. Write the next step as Python in a ```python block, or finish with "
     "apis.supervisor.complete_task(...)."
@@ -18,7 +20,7 @@ NO_CODE = (
 def extract_code(text: str) -> str | None:
     """The concatenated code blocks of a reply, or None when there are none."""
     text = re.sub(r"<think>.*?</think>", "", text, flags=re.DOTALL)
-    blocks = [b.strip("\n") for b in _BLOCK.findall(text)]
+    blocks = [body.strip("\n") for tag, body in _BLOCK.findall(text) if tag.lower() in PYTHON_TAGS]
     blocks = [b for b in blocks if b.strip()]
     return "\n".join(blocks) if blocks else None
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from rlagent.config.schema import AppWorldConfig
 from rlagent.rollout.actions import Action, parse_tool_call
-from rlagent.tasks.appworld.client import WorldServerError
 from rlagent.tasks.appworld.code import NO_CODE, cut_output, extract_code
 from rlagent.tasks.appworld.prompt import opening_messages
 from rlagent.tasks.base import Example, StepResult
@@ -38,6 +37,8 @@ EXECUTE_TOOL = [
         },
     }
 ]
+
+FAILED = "Execution failed. Traceback:"
 
 WorldHandle = tuple[Any, Callable[[], None]]
 """A client speaking the protocol, and what to call once the episode is over (release a server)."""
@@ -63,16 +64,16 @@ class AppWorldEnvironment:
         self._stats: dict[str, Any] = {}
 
     def reset(self) -> list[dict[str, Any]]:
-        self.client, self._release = self._acquire()
         try:
+            self.client, self._release = self._acquire()
             self.info = self.client.initialize(
                 self.task_id,
                 experiment_name=getattr(self.client, "experiment_name", None) or "rlagent",
                 random_seed=self.seed,
                 timeout_seconds=self.cfg.sandbox.timeout_s,
             )
-        except WorldServerError as exc:
-            self.error = str(exc)
+        except Exception as exc:  # a world that fails to start is errored, whatever raised
+            self._fail(exc)
             self.info = {"task_id": self.task_id, "instruction": "(the world server failed)", "datetime": "",
                          "supervisor": {"first_name": "", "last_name": "", "email": "", "phone_number": ""}}
         return opening_messages(self.info, self.cfg.demonstration, self.tools_mode)
@@ -93,12 +94,12 @@ class AppWorldEnvironment:
         try:
             output = self.client.execute(self.task_id, code)
             self.completed = bool(self.client.task_completed(self.task_id))
-        except WorldServerError as exc:
-            self.error = str(exc)
-            log.warning("episode of %s errored: %s", self.task_id, exc)
+        except Exception as exc:  # the world failed (server died, sandbox could not restart): not the agent
+            self._fail(exc)
             return StepResult(None, done=True, tool_calls=1)
         self.executions += 1
-        self.failed_executions += int(output.startswith("Execution failed"))
+        # stdout printed before a failure comes first, so the failure marker may follow it
+        self.failed_executions += int(output.startswith(FAILED) or f"\n{FAILED}" in output)
         shown = cut_output(output, self.cfg.max_observation_chars)
         observation = shown if self.tools_mode else f"Output:\n```\n{shown}\n```"
         return StepResult(None if self.completed else observation, done=self.completed, tool_calls=1)
@@ -111,9 +112,13 @@ class AppWorldEnvironment:
                 self._evaluation = self.client.evaluate(self.task_id)
                 stats = getattr(self.client, "stats", None)
                 self._stats = stats(self.task_id) if callable(stats) else {}
-            except WorldServerError as exc:
-                self.error = str(exc)
+            except Exception as exc:
+                self._fail(exc)
         self._evaluation = self._evaluation or {}
+
+    def _fail(self, exc: BaseException) -> None:
+        self.error = f"{type(exc).__name__}: {exc}"
+        log.warning("episode of %s errored: %s", self.task_id, self.error)
 
     def state(self) -> dict[str, Any]:
         self._finish()
@@ -132,7 +137,7 @@ class AppWorldEnvironment:
 
     def close(self) -> None:
         if self.client is not None:
-            with contextlib.suppress(WorldServerError):
+            with contextlib.suppress(Exception):
                 self.client.close(self.task_id)
         if self._release is not None:
             self._release()

@@ -33,6 +33,12 @@ class AppWorldSuite:
         bad = [d for d in self.app_cfg.difficulties if d not in (1, 2, 3)]
         if bad:
             raise UserError(f"task.appworld.difficulties has {bad[0]}; allowed: 1, 2, 3")
+        timeout = self.app_cfg.sandbox.timeout_s
+        if self.app_cfg.world != "inprocess" and self.app_cfg.request_timeout_s < timeout + 10:
+            raise UserError(
+                f"task.appworld.request_timeout_s={self.app_cfg.request_timeout_s} must exceed the execute timeout "
+                f"task.appworld.sandbox.timeout_s={timeout} by at least 10 s"
+            )
         if cfg.suite == "appworld" and self.app_cfg.world != "appworld":
             raise UserError("task.suite=appworld needs task.appworld.world=appworld (appsim worlds: task=appsim)")
         if cfg.suite == "appsim" and self.app_cfg.world == "appworld":

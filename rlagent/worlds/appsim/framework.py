@@ -11,6 +11,7 @@ are HTTP-style 422 errors, a bad token is 401, as in AppWorld.
 from __future__ import annotations
 
 import inspect
+import math
 import sqlite3
 import typing
 from collections.abc import Callable
@@ -223,6 +224,8 @@ def _coerce(param: Param, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             value = float(value)
+            if not math.isfinite(value):
+                raise ValueError
         elif kind == "boolean":
             if isinstance(value, str) and value.lower() in ("true", "false"):
                 value = value.lower() == "true"
@@ -237,7 +240,7 @@ def _coerce(param: Param, value: Any) -> Any:
                 value = str(value)
             else:
                 raise ValueError
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise ApiError(422, f"Invalid value for parameter '{param.name}': expected {kind}, got {value!r}.") from None
     low, high = param.bounds
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -100,7 +100,7 @@ class World:
             try:
                 result = api.func(target, **bound)
                 target.db.commit()
-            except ApiError:
+            except Exception:  # an API error, or a value SQLite rejects: no half-done write survives
                 target.db.rollback()
                 raise
             return json.loads(json.dumps(result))
@@ -113,7 +113,8 @@ class World:
         """Every row of every table, keyed by primary key (id, or the whole row)."""
         snap: Snapshot = {}
         for name, app in self.apps.items():
-            tables = [r[0] for r in app.db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()]
+            query = "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            tables = [r[0] for r in app.db.execute(query).fetchall()]
             for table in tables:
                 rows = app.db.execute(f"SELECT * FROM {table}").fetchall()
                 keyed: dict[Any, dict[str, Any]] = {}

@@ -26,9 +26,10 @@ class GmailApp(App):
     name = "gmail"
     description = "An email app: read, search, send, reply to, star and delete emails."
     schema = """
-    CREATE TABLE users (id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT, email TEXT UNIQUE,
+    CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, first_name TEXT, last_name TEXT, email TEXT UNIQUE,
                         phone_number TEXT, password TEXT);
-    CREATE TABLE emails (id INTEGER PRIMARY KEY, owner_id INTEGER, sender TEXT, recipients TEXT, subject TEXT,
+    CREATE TABLE emails (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner_id INTEGER, sender TEXT, recipients TEXT, subject TEXT,
                          body TEXT, sent_at TEXT, folder TEXT, is_read INTEGER, is_starred INTEGER);
     """
 

@@ -30,11 +30,12 @@ class PhoneApp(App):
     description = "Your phone: contacts (with their relationship to you and birthdays) and text messages."
     username_field = "phone_number"
     schema = """
-    CREATE TABLE users (id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT, email TEXT,
+    CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, first_name TEXT, last_name TEXT, email TEXT,
                         phone_number TEXT UNIQUE, password TEXT, birthday TEXT);
-    CREATE TABLE contacts (id INTEGER PRIMARY KEY, owner_id INTEGER, first_name TEXT, last_name TEXT,
+    CREATE TABLE contacts (id INTEGER PRIMARY KEY AUTOINCREMENT, owner_id INTEGER, first_name TEXT, last_name TEXT,
                            phone_number TEXT, email TEXT, relationship TEXT, birthday TEXT, created_at TEXT);
-    CREATE TABLE text_messages (id INTEGER PRIMARY KEY, sender_phone TEXT, receiver_phone TEXT, message TEXT,
+    CREATE TABLE text_messages (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sender_phone TEXT, receiver_phone TEXT, message TEXT,
                                 sent_at TEXT);
     """
 

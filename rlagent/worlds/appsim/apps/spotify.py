@@ -44,11 +44,12 @@ class SpotifyApp(App):
     name = "spotify"
     description = "A music app: search songs, manage your playlists and liked songs."
     schema = """
-    CREATE TABLE users (id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT, email TEXT UNIQUE,
+    CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, first_name TEXT, last_name TEXT, email TEXT UNIQUE,
                         phone_number TEXT, password TEXT);
-    CREATE TABLE songs (id INTEGER PRIMARY KEY, title TEXT, artist TEXT, album TEXT, genre TEXT, duration INTEGER,
+    CREATE TABLE songs (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        title TEXT, artist TEXT, album TEXT, genre TEXT, duration INTEGER,
                         release_date TEXT, play_count INTEGER);
-    CREATE TABLE playlists (id INTEGER PRIMARY KEY, owner_id INTEGER, title TEXT, is_public INTEGER,
+    CREATE TABLE playlists (id INTEGER PRIMARY KEY AUTOINCREMENT, owner_id INTEGER, title TEXT, is_public INTEGER,
                             created_at TEXT);
     CREATE TABLE playlist_songs (playlist_id INTEGER, song_id INTEGER, position INTEGER,
                                  PRIMARY KEY (playlist_id, song_id));

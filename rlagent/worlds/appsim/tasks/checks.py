@@ -91,7 +91,7 @@ def normalize_answer(value: Any) -> Any:
         return None
     text = str(value).strip().strip("\"'`").strip().casefold()
     text = re.sub(r"\s+", " ", text)
-    if re.fullmatch(r"[-+]?\$?\d[\d,]*(\.\d+)?", text):
+    if re.fullmatch(r"[-+]?\$?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?", text):
         return normalize_answer(float(text.replace("$", "").replace(",", "")))
     return text
 
@@ -104,13 +104,6 @@ def answer_test(expected: Any) -> Test:
     return Test(
         f"the task is completed with the answer {json.dumps(expected)}",
         lambda o: o.completed and o.status == "success" and normalize_answer(o.answer) == normalize_answer(expected),
-    )
-
-
-def completed_test() -> Test:
-    return Test(
-        "the task is marked complete (status success) without an answer",
-        lambda o: o.completed and o.status == "success" and o.answer in (None, ""),
     )
 
 

@@ -19,7 +19,6 @@ from rlagent.worlds.appsim.tasks.checks import (
     Test,
     answer_test,
     collateral_test,
-    completed_test,
     no_deletions_test,
     same_text,
 )
@@ -55,7 +54,9 @@ def question(instruction: str, answer: object, oracle: str) -> Instance:
 
 
 def action(instruction: str, tests: list[Test], oracle: str, tables: set[str]) -> Instance:
-    checks = [*tests, completed_test(), collateral_test(tables), no_deletions_test(tables)]
+    # No separate "marked complete" test: it would pay partial credit for calling complete_task() and nothing
+    # else. Question tasks need complete_task(answer=...) through their answer test.
+    checks = [*tests, collateral_test(tables), no_deletions_test(tables)]
     return Instance(instruction, checks, oracle, tables)
 
 
