@@ -57,7 +57,6 @@ def test_oracle_solves_every_task_and_doing_nothing_fails_it(service, split):
         service.initialize(task_id)
         untouched = service.evaluate(task_id)
         assert not untouched["success"], task_id
-        assert any(f["label"] == "no_op_fail" for f in untouched["failures"])
         output = service.execute(task_id, instance(task_id)[1].oracle)
         result = service.evaluate(task_id)
         assert result["success"], (task_id, output, result["failures"])
@@ -105,4 +104,32 @@ def test_execute_speaks_appworld_output_format(service):
     assert "Response status code is 401" in failed
     missing = service.execute(task_id, "apis.venmo.show_balance()")
     assert "Response status code is 422" in missing and "access_token" in missing
+    service.close(task_id)
+
+
+def test_a_bare_complete_task_earns_no_more_partial_credit_than_doing_nothing(service):
+    for name in ("venmo_pay_contact", "note_create", "todoist_complete_due"):
+        task_id = next(s.task_id for s in catalog().values() if s.template == name)
+        service.initialize(task_id)
+        idle = len(service.evaluate(task_id)["passes"])
+        service.execute(task_id, "apis.supervisor.complete_task()")
+        assert len(service.evaluate(task_id)["passes"]) == idle, name
+        service.close(task_id)
+
+
+def test_a_deleted_record_stays_visible_even_if_a_new_one_takes_its_place(service):
+    task_id = next(s.task_id for s in catalog().values() if s.template == "note_create")
+    service.initialize(task_id)
+    delete_newest = """
+_pw = {p["account_name"]: p["password"] for p in apis.supervisor.show_account_passwords()}
+_tok = apis.simple_note.login(username=apis.supervisor.show_profile()["email"], password=_pw["simple_note"])
+_notes = apis.simple_note.search_notes(access_token=_tok["access_token"], page_limit=20)
+apis.simple_note.delete_note(access_token=_tok["access_token"], note_id=max(n["id"] for n in _notes))
+"""
+    # without AUTOINCREMENT, SQLite would give the new note the deleted note's id and the diff would miss both
+    delete_then_create = delete_newest + instance(task_id)[1].oracle
+    service.execute(task_id, delete_then_create)
+    result = service.evaluate(task_id)
+    assert not result["success"]
+    assert any("deleted" in f["requirement"] for f in result["failures"])
     service.close(task_id)

@@ -69,6 +69,15 @@ def scenario_metrics(by_example: dict[str, list[Episode]]) -> dict[str, float]:
         if scenario is None:
             return {}
         scenarios[scenario].append(group[0].success)
-    solved = sum(all(results) for results in scenarios.values())
-    low, high = wilson_interval(solved, len(scenarios))
-    return {"scenarios": float(len(scenarios)), "sgc": solved / len(scenarios), "sgc_ci_low": low, "sgc_ci_high": high}
+    # a scenario cut short by task.limit / eval_limit is not counted as complete
+    size = max(len(results) for results in scenarios.values())
+    whole = [results for results in scenarios.values() if len(results) == size]
+    solved = sum(all(results) for results in whole)
+    low, high = wilson_interval(solved, len(whole))
+    return {
+        "scenarios": float(len(whole)),
+        "scenarios_partial": float(len(scenarios) - len(whole)),
+        "sgc": solved / len(whole),
+        "sgc_ci_low": low,
+        "sgc_ci_high": high,
+    }

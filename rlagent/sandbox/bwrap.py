@@ -20,7 +20,6 @@ counts RLIMIT_NPROC per (user namespace, uid): again per sandbox (14 forks: bwra
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
@@ -68,9 +67,15 @@ def command(binary: str, tmp_size_mb: int, as_root: bool) -> list[str]:
     return [*args, "--chdir", "/tmp"]
 
 
-@functools.cache
+_WORKS: set[str] = set()
+"""Binaries that have run a sandbox in this process: only success is cached, so one probe that times out on a
+loaded machine is retried next time instead of switching every later sandbox to rlimits."""
+
+
 def problem(binary: str) -> str | None:
     """None when `binary` runs the interpreter in a sandbox here, else why not (one line)."""
+    if binary in _WORKS:
+        return None
     path = shutil.which(binary)
     if path is None:
         return f"bubblewrap ({binary!r}) is not installed or not on PATH"
@@ -81,4 +86,5 @@ def problem(binary: str) -> str | None:
         return f"bubblewrap ({path}) did not run: {exc}"
     if done.returncode != 0:
         return f"bubblewrap ({path}) failed here: {done.stderr.strip() or f'exit code {done.returncode}'}"
+    _WORKS.add(binary)
     return None

@@ -7,6 +7,7 @@ serves one task world per process.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -105,7 +106,7 @@ class AppWorldSuite:
             venv = Path(cfg.appworld_venv) if cfg.appworld_venv else None
             command = appworld_command(self._appworld_root(), venv)
         else:
-            command = appsim_command("--sandbox", cfg.sandbox.mode, "--timeout", str(cfg.sandbox.timeout_s))
+            command = appsim_command("--sandbox-json", json.dumps(dataclasses.asdict(cfg.sandbox)))
         log_dir = rlagent_home() / "logs" / f"world-servers-{os.getpid()}"
         pool = ServerPool(command, cfg.num_servers, log_dir, experiment_prefix=f"{cfg.experiment_name}-{os.getpid()}-",
                           start_timeout_s=cfg.server_start_timeout_s, client_timeout_s=cfg.request_timeout_s)

@@ -30,8 +30,14 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
     sandbox: str = typer.Option("bwrap", "--sandbox", help="Code sandbox: bwrap or rlimits."),
     timeout_s: float = typer.Option(10.0, "--timeout", help="Wall-clock seconds per execute."),
+    sandbox_json: str = typer.Option(
+        None, "--sandbox-json", help="Every sandbox setting as JSON (task.appworld.sandbox); overrides the two above."
+    ),
 ) -> None:
     """Serve appsim with AppWorld's environment-server protocol (one process, many tasks)."""
+    import dataclasses
+    import json
+
     from rlagent.sandbox.config import SandboxConfig
     from rlagent.worlds.appsim.server import serve
 
@@ -39,7 +45,15 @@ def serve_command(
         raise UserError(f"--sandbox {sandbox} is not allowed; allowed: bwrap, rlimits")
     if not 0 < port < 65536:
         raise UserError(f"--port {port} is not a TCP port (1 to 65535)")
-    serve(port, host, SandboxConfig(mode=sandbox, timeout_s=timeout_s))
+    config = SandboxConfig(mode=sandbox, timeout_s=timeout_s)
+    if sandbox_json:
+        try:
+            fields = json.loads(sandbox_json)
+            config = dataclasses.replace(SandboxConfig(), **fields)
+        except (ValueError, TypeError) as exc:
+            allowed = ", ".join(f.name for f in dataclasses.fields(SandboxConfig))
+            raise UserError(f"--sandbox-json is not a JSON object of sandbox settings ({allowed}): {exc}") from None
+    serve(port, host, config)
 
 
 @appsim_app.command("tasks")

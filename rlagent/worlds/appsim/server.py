@@ -94,4 +94,4 @@ def create_app(service: AppsimService | None = None) -> Any:
 def serve(port: int, host: str = "127.0.0.1", sandbox: SandboxConfig | None = None) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(AppsimService(sandbox)), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(AppsimService(sandbox, one_world=True)), host=host, port=port, log_level="warning")

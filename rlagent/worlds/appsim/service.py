@@ -24,8 +24,11 @@ class UnknownTask(KeyError):
 
 
 class AppsimService:
-    def __init__(self, sandbox: SandboxConfig | None = None):
+    def __init__(self, sandbox: SandboxConfig | None = None, one_world: bool = False):
         self.sandbox = sandbox or SandboxConfig()
+        self.one_world = one_world
+        """Hold one task world at a time, as AppWorld's server does: initialising a task closes the others (so
+        a session whose /close was lost cannot keep its sandbox alive for the server's lifetime)."""
         self.sessions: dict[str, TaskSession] = {}
         self._lock = threading.Lock()
 
@@ -46,6 +49,8 @@ class AppsimService:
     ) -> dict[str, Any]:
         if task_id not in catalog():
             raise UnknownTask(f"Task {task_id} does not exist in appsim.")
+        if self.one_world:
+            self.close_all()
         self.close(task_id)
         config = self.sandbox if timeout_seconds is None else replace(self.sandbox, timeout_s=float(timeout_seconds))
         session = TaskSession(task_id, config)
