@@ -64,8 +64,7 @@ SUMMARY_HEADERS = (
     "step",
     "success",
     "95% CI",
-    "EM",
-    "F1",
+    "task metrics",
     "pass@k",
     "turns",
     "tokens/s",
@@ -87,6 +86,17 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def task_metrics(m: dict[str, float]) -> str:
+    """The suite's own headline metrics: SGC (with its interval) and code errors for AppWorld-style suites,
+    EM and F1 for search."""
+    if "sgc" in m:
+        return (
+            f"SGC {m['sgc']:.3f} ({m.get('sgc_ci_low', 0.0):.3f}–{m.get('sgc_ci_high', 1.0):.3f}), "
+            f"tests {fmt(m.get('tests_passed'))}, code errors {fmt(m.get('code_error_rate'))}"
+        )
+    return f"EM {fmt(m.get('em'))}, F1 {fmt(m.get('f1'))}"
+
+
 def summary_cells(r: SummaryRow) -> list[str]:
     """The cells of one summary row, in SUMMARY_HEADERS order (plain text)."""
     low, high = r.interval
@@ -97,8 +107,7 @@ def summary_cells(r: SummaryRow) -> list[str]:
         fmt(r.final.step),
         fmt(r.metric("success")),
         f"{low:.3f}–{high:.3f}",
-        fmt(r.metric("em")),
-        fmt(r.metric("f1")),
+        task_metrics(r.final.metrics),
         fmt(pass_k),
         fmt(r.metric("turns"), 2),
         fmt(r.metric("tokens_per_s"), 1),
