@@ -56,6 +56,15 @@ def test_recipes_list_and_show():
         (("eval", "recipe=smoke_appsim", "task.split=nope"), "split 'nope' of task.suite=appsim does not exist"),
         (("appsim", "tasks", "--split", "nope"), "unknown appsim split 'nope'"),
         (("models", "prepare", "gpt5"), "unknown model 'gpt5'"),
+        (
+            ("eval", "recipe=smoke_search", "rollout=openai", "rollout.openai.base_url=http://127.0.0.1:9/v1"),
+            "cannot reach the OpenAI-compatible server at http://127.0.0.1:9/v1",
+        ),
+        (
+            ("train", "recipe=smoke_search", "algorithm.num_generations=1", "trainer.micro_batch_size=2"),
+            "GRPO needs at least 2 episodes per prompt",
+        ),
+        (("train", "recipe=smoke_search", "algorithm.epsilon=0"), "algorithm.epsilon must be > 0"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(args, message):

@@ -23,6 +23,22 @@ SINK_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlfl
 def check_trainable(cfg: RecipeConfig) -> None:
     if cfg.rollout.engine == "openai":
         raise UserError("rollout.engine=openai cannot train (text only, no token ids); use vllm or hf")
+    a = cfg.algorithm
+    if a.num_generations < 2:
+        raise UserError(f"algorithm.num_generations={a.num_generations}: GRPO needs at least 2 episodes per prompt")
+    if a.num_iterations < 1:
+        raise UserError(f"algorithm.num_iterations={a.num_iterations} must be at least 1")
+    if a.learning_rate <= 0 or a.max_grad_norm <= 0:
+        raise UserError("algorithm.learning_rate and algorithm.max_grad_norm must be > 0")
+    if a.epsilon <= 0 or (a.epsilon_high is not None and a.epsilon_high < a.epsilon):
+        raise UserError("algorithm.epsilon must be > 0, and algorithm.epsilon_high (if set) at least epsilon")
+    if a.beta < 0 or a.weight_decay < 0:
+        raise UserError("algorithm.beta and algorithm.weight_decay must be >= 0")
+    if not 0.0 <= a.warmup_ratio < 1.0:
+        raise UserError(f"algorithm.warmup_ratio={a.warmup_ratio} must be in [0, 1)")
+    lora = cfg.model.lora
+    if lora.enabled and (lora.r < 1 or lora.alpha <= 0 or not 0.0 <= lora.dropout < 1.0 or not lora.target_modules):
+        raise UserError("model.lora needs r >= 1, alpha > 0, 0 <= dropout < 1 and at least one target module")
     if cfg.rollout.temperature <= 0:
         raise UserError(f"rollout.temperature={cfg.rollout.temperature} must be > 0 for training (on-policy sampling)")
     for sink in cfg.trainer.report_to:

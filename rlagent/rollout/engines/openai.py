@@ -35,6 +35,23 @@ class OpenAIEngine:
         self.model = cfg.model or model_name
         self.max_concurrency = cfg.max_concurrency
         self.tokenizer = tokenizer
+        self._check_reachable(cfg.base_url)
+
+    def _check_reachable(self, base_url: str) -> None:
+        """Fail before the first episode, in one line, when the server is down or lacks the model."""
+        import openai
+
+        try:
+            served = [m.id for m in self.client.with_options(max_retries=0, timeout=10.0).models.list()]
+        except openai.APIConnectionError as exc:
+            raise UserError(f"cannot reach the OpenAI-compatible server at {base_url} ({exc}); is it up?") from None
+        except openai.APIStatusError as exc:
+            raise UserError(f"the server at {base_url} refused to list its models: HTTP {exc.status_code}") from None
+        if served and self.model not in served:
+            raise UserError(
+                f"the server at {base_url} does not serve model '{self.model}'; it serves: {', '.join(served)} "
+                "(set rollout.openai.model)"
+            )
 
     def _one(self, messages: list[dict[str, Any]], s: Sampling, tools: list[dict] | None) -> Generation:
         kwargs: dict[str, Any] = {
