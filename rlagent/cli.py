@@ -1,4 +1,4 @@
-"""The `rlagent` command line: train, eval, compare-runs, recipes, models."""
+"""The `rlagent` command line: train, eval, compare-runs, new-task, recipes, models."""
 
 from __future__ import annotations
 
@@ -62,6 +62,18 @@ def compare_runs(
     from rlagent.runs.compare_command import compare_command
 
     compare_command(runs, split=split, output=output)
+
+
+@app.command(name="new-task")
+@friendly
+def new_task(
+    name: str = typer.Argument(..., help="Package name of the task, a lowercase Python identifier (e.g. inventory)."),
+    directory: Path = typer.Option(Path("."), "--dir", help="Folder to write the package into."),
+) -> None:
+    """Write a custom-task package: environment, reward, example rows, CPU/GPU recipes, a test (task=custom)."""
+    from rlagent.scaffold.new_task import new_task_command
+
+    new_task_command(name, directory)
 
 
 @recipes_app.command("list")

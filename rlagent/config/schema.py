@@ -140,10 +140,55 @@ class AppWorldConfig:
 
 
 @dataclass
+class CustomTaskConfig:
+    """A task you bring (`task=custom`): your environment class, your reward, your rows (docs/CUSTOM_TASKS.md)."""
+
+    environment: str | None = option(
+        None,
+        help="The environment, written to TRL's environment_factory contract: `package.module:Class` (importable, "
+        "or under the current folder) or `path/to/file.py:Class`; a zero-argument factory function also works. Its "
+        "public methods are the tools; reset(**row) starts an episode; an optional get_reward() scores it.",
+    )
+    reward: str | None = option(
+        None,
+        help="Reward function `module:function` or `path/to/file.py:function`, called once per finished episode as "
+        "f(environment, completion, **row) and returning a finite number (or a dict with 'reward' and other "
+        "metrics); null: the environment's get_reward(). When both exist, the episode's reward is their sum (as TRL).",
+    )
+    protocol: str = option(
+        "tools",
+        help="tools: the tools' JSON schemas go to the chat template's `tools=` and results come back as `tool` "
+        "messages (models with a tool-calling template: Qwen2.5, Qwen3, ...); text: a system message lists the "
+        "tools and results come back as user messages (any chat model). Both read <tool_call>{json}</tool_call>.",
+        choices=("tools", "text"),
+    )
+    tool_timeout_s: float = option(
+        30.0,
+        help="Seconds one tool call may take. An async tool past it is cancelled and the model sees the timeout; a "
+        "sync tool cannot be interrupted, so its episode ends as errored (left out of the loss).",
+    )
+    tool_timeouts: dict[str, float] = option(
+        help="Per-tool limits overriding tool_timeout_s, e.g. {search_orders: 5}.", factory=dict
+    )
+    reset_timeout_s: float = option(
+        60.0, help="Seconds the environment's constructor plus reset(**row) may take, and the episode's reward."
+    )
+    max_tool_calls: int = option(
+        16, help="Tool calls per episode; later calls are refused with a message asking for the final answer."
+    )
+    max_calls_per_turn: int = option(4, help="Tool calls one model turn may make; a turn with more is refused.")
+    max_observation_chars: int = option(
+        4000, help="A tool result longer than this is cut, with a marker saying how much was left out."
+    )
+    success_threshold: float = option(1.0, help="An episode counts as a success when its reward reaches this.")
+    id_field: str = option("id", help="Row field used as the example id; rows without it get <split>-<index>.")
+
+
+@dataclass
 class TaskConfig:
     """The task suite: examples, environment and verifier."""
 
-    suite: str = option("search", help="Task suite.", choices=("search", "appworld", "appsim"))
+    suite: str = option("search", help="Task suite.", choices=("search", "appworld", "appsim", "custom"))
     dataset: str = option(
         "synthetic_kb",
         help="Dataset of the suite: synthetic_kb (embedded), nq, musique, or a folder name under data_dir.",
@@ -158,7 +203,8 @@ class TaskConfig:
         help="Folder holding <dataset>/{train,dev,corpus}.jsonl (default: $RLAGENT_DATA_DIR).",
     )
     files: dict[str, str] = option(
-        help="Explicit JSONL file per split or 'corpus' (overrides data_dir), e.g. {dev: my/dev.jsonl}.",
+        help="Explicit JSONL file per split or 'corpus' (overrides data_dir), e.g. {dev: my/dev.jsonl}; task=custom "
+        "also reads .csv.",
         factory=dict,
     )
     hub_dataset: str | None = option(None, help="Hub dataset id of the questions when source=hub.")
@@ -177,6 +223,9 @@ class TaskConfig:
     synthetic: SyntheticKBConfig = option(help="The generated knowledge base.", factory=SyntheticKBConfig)
     search: SearchConfig = option(help="Search-agent settings.", factory=SearchConfig)
     appworld: AppWorldConfig = option(help="AppWorld / appsim code-agent settings.", factory=AppWorldConfig)
+    custom: CustomTaskConfig = option(
+        help="Your own environment, tools and reward (task=custom).", factory=CustomTaskConfig
+    )
 
 
 @dataclass

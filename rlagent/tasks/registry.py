@@ -14,6 +14,10 @@ def check_suite_built(cfg: TaskConfig) -> None:
 
 
 def build_suite(cfg: TaskConfig) -> TaskSuite:
+    if cfg.suite == "custom":
+        from rlagent.tasks.custom.suite import CustomSuite
+
+        return CustomSuite(cfg)
     if cfg.suite in ("appsim", "appworld"):
         from rlagent.tasks.appworld.suite import AppWorldSuite
 

@@ -1,0 +1,1 @@
+"""`rlagent new-task`: ready-to-run packages for custom tasks."""

@@ -1,0 +1,1 @@
+"""`task=custom`: train and evaluate on your own environment, tools and reward (docs/CUSTOM_TASKS.md)."""
