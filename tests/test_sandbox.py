@@ -323,3 +323,11 @@ def test_handler_result_must_be_json() -> None:
     with CodeSandbox(lambda app, api, kwargs: {1, 2}, SandboxConfig(mode="rlimits")) as box:
         output = box.execute("apis.x.y()").output
     assert "Exception: Response status code is 500:" in output and "not JSON serializable" in output
+
+
+def test_a_huge_exception_message_is_cut_like_output():
+    from rlagent.sandbox import CodeSandbox, SandboxConfig
+
+    with CodeSandbox(lambda app, api, kwargs: None, SandboxConfig(max_output_chars=1000)) as box:
+        result = box.execute('raise Exception("x" * 5_000_000)')
+    assert result.failed and len(result.output) < 2000 and "traceback truncated" in result.output

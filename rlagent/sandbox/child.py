@@ -268,7 +268,11 @@ class Session:
             printed += "\n"
         if isinstance(failure, ExecTimeout):
             return done(f"{printed}Execution failed. Traceback:\nTimeoutError: {failure}", timed_out=True)
-        return done(printed + "Execution failed. Traceback:\n" + format_failure(failure))
+        trace = format_failure(failure)
+        if len(trace) > self.max_output_chars:  # e.g. raise Exception("x" * 60_000_000)
+            cut = len(trace) - self.max_output_chars
+            trace = trace[: self.max_output_chars] + f"\n[traceback truncated: {cut} more characters]"
+        return done(printed + "Execution failed. Traceback:\n" + trace)
 
 
 def done(output: str, failed: bool = True, timed_out: bool = False) -> dict:
