@@ -202,3 +202,27 @@ def test_lora_training_pushes_merged_weights_and_checkpoints_merge(tmp_path, tin
         )
         > 1e-3
     )  # the adapter learned something
+
+
+class ConstantVerifier:
+    """Every episode gets the same reward: GRPO has no signal, so every update must be skipped."""
+
+    def score(self, episode):
+        return Score(reward=0.5, success=False, metrics={})
+
+
+def test_updates_without_signal_are_skipped_and_leave_the_weights_alone(tmp_path, tiny_path):
+    cfg, suite, run = letter_task_run(tmp_path, "flat", "trainer.max_steps=2", "algorithm.learning_rate=1e-2")
+    suite.verifier = ConstantVerifier()
+    engine = vllm_engine(tiny_path, seed=cfg.seed)
+    try:
+        train(cfg, run, suite, suite.examples("train"), tiny_path, engine=engine)
+    finally:
+        engine.close()
+    rows = [r for r in run.metrics.rows() if "train/loss" in r]
+    assert all(r["update/skipped_share"] == 1.0 and r["train/loss"] == 0.0 for r in rows)
+    assert all("logprob_mismatch/max" in r for r in rows)  # the mismatch check still ran
+    trained = AutoModelForCausalLM.from_pretrained(run.checkpoints / "step-2", dtype=torch.float32)
+    initial = AutoModelForCausalLM.from_pretrained(tiny_path, dtype=torch.float32)
+    for (name, a), (_, b) in zip(trained.state_dict().items(), initial.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name

@@ -32,7 +32,7 @@ def rename(logs: dict[str, Any]) -> dict[str, Any]:
             out[_RENAMES[key]] = value
         elif key.startswith(("clip_ratio", "completions/", "rewards/")):
             out[f"train/{key}"] = value
-        elif key.startswith(("rollout/", "timing/", "logprob_mismatch/")):
+        elif key.startswith(("rollout/", "timing/", "logprob_mismatch/", "update/")):
             out[key] = value
     return out
 

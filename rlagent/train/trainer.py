@@ -112,6 +112,21 @@ class AgentGRPOTrainer(GRPOTrainer):
         groups = group_rewards(rewards, group)
         self._record("rollout/zero_variance_groups", sum(max(g) == min(g) for g in groups) / max(1, len(groups)))
 
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        """Skip the forward and backward of a micro-batch that cannot move the policy: with no KL term (beta 0)
+        and every advantage zero (e.g. all episodes of its groups got the same reward), GRPO's loss is exactly
+        zero, so its gradient is too. Early on hard tasks this is most micro-batches."""
+        skip = self.beta == 0.0 and not bool(inputs["advantages"].abs().gt(0).any())
+        self._record("update/skipped_share", float(skip))
+        if skip:
+            if self._mismatch_due:  # the step's mismatch check still needs its forward pass (no backward)
+                with torch.no_grad():
+                    super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            return torch.zeros((), device=inputs["advantages"].device, requires_grad=True)
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
     def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> Any:
         if self._mismatch_due:
             self._mismatch_due = False
