@@ -26,11 +26,11 @@ quickstart: setup
 	$(RLAGENT) train recipe=quickstart
 
 test: setup
-	$(VENV)/bin/ruff check rlagent tests scripts
+	$(VENV)/bin/ruff check rlagent tests scripts examples
 	$(VENV)/bin/pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check rlagent tests scripts
+	$(VENV)/bin/ruff check rlagent tests scripts examples
 	$(VENV)/bin/ruff format --check rlagent tests scripts
 
 bench: setup

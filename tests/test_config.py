@@ -72,7 +72,7 @@ def test_data_dir_comes_from_the_environment(monkeypatch):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ([], "recipe=NAME is required; available recipes: appsim_smollm2, appworld_32b"),
+        ([], "recipe=NAME is required; available recipes: appsim_qwen05b, appsim_smollm2, appworld_32b"),
         (["recipe=nope"], "recipe=nope is not a known recipe"),
         (
             ["recipe=nq_3b", "trainer.max_stepz=3"],

@@ -126,7 +126,8 @@ def test_text_protocol_lists_the_tools_in_the_system_message(tmp_path):
     assert example.id == "train-0"
     env = suite.make_env(example)
     system, user = env.reset()
-    assert system["role"] == "system" and '"name": "increment"' in system["content"] and "<tool_call>" in system["content"]
+    assert system["role"] == "system" and '"name": "increment"' in system["content"]
+    assert "<tool_call>" in system["content"]
     assert user == {"role": "user", "content": "Count to 3."}
     assert (env.tools, env.observation_role, env.stop) == (None, "user", ["</tool_call>"])
     result = env.step(call("increment", step=2))
@@ -156,11 +157,13 @@ def test_tools_mode_renders_schemas_through_the_chat_template(tmp_path):
 
 
 def test_calls_errors_timeouts_and_limits(tmp_path):
-    suite = counter_suite(tmp_path, max_tool_calls=7, max_calls_per_turn=2,
+    suite = counter_suite(tmp_path, max_tool_calls=8, max_calls_per_turn=2,
                           tool_timeouts={"slow_double": 0.3, "stall": 0.3})
     env = suite.make_env(suite.examples("train")[0])
     env.reset()
     assert env.step(call("increment", step="4")).observation == "4"  # "4" coerced to the int it must be
+    untagged = '```json\n{"name": "increment", "arguments": {"step": 0}}\n```'  # small models drop the tags
+    assert env.step(untagged).observation == "4"
     assert env.step(call("explode")).observation == "Error: the backend is down"  # an exception is an observation
     assert env.step(call("slow_double", wait=0.01)).observation == "8"  # async tools run on the event loop
     slow = env.step(call("slow_double", wait=5))
@@ -172,14 +175,14 @@ def test_calls_errors_timeouts_and_limits(tmp_path):
         (call("teleport"), "Unknown tool 'teleport'. The tools are: explode, increment, slow_double, stall."),
         ("<tool_call>{not json</tool_call>", "A tool call is not valid JSON"),
         (call("increment", step=1) * 3, "Your reply makes 3 tool calls; make at most 2 per reply."),
-        (call("increment", step=1), "You have used all 7 tool calls."),
+        (call("increment", step=1), "You have used all 8 tool calls."),
     ]
     for action, message in refused:
         result = env.step(action)
         assert message in result.observation and (result.malformed or result.observation.startswith("Error"))
     assert env.step("Nine.").done and env.final_answer == "Nine."
     state = env.state()
-    assert state["reward"] == 9.0 and len(state["calls"]) == 7 and sum(c["timed_out"] for c in state["calls"]) == 1
+    assert state["reward"] == 9.0 and len(state["calls"]) == 8 and sum(c["timed_out"] for c in state["calls"]) == 1
     env.close()
 
 
@@ -323,6 +326,8 @@ def test_a_reward_that_breaks_mid_run_leaves_no_run_directory(tmp_path, tiny_pat
                      f"task.custom.environment={env}:Env", f"task.custom.reward={reward}:score",
                      f"task.files.dev={rows}", "rollout.max_new_tokens=8", f"run.root={tmp_path}/runs", cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "reward " in result.stderr and "returned nan for example r1" in result.stderr
-    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]  # after the engine's loading output: the error, in one line
+    assert last.startswith("error: reward ") and last.endswith("returned nan for example r1; a reward must be a "
+                                                               "finite number"), result.stderr
+    assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -39,7 +39,7 @@ class ShopDeskEnv:
         """Look up a customer by email address.
 
         Args:
-            email: The customer's email address, e.g. "ana.silva@example.com".
+            email: The customer's email address.
 
         Returns:
             The customer's id, name, email, city and tier.
@@ -69,7 +69,7 @@ class ShopDeskEnv:
         """Show one order, with the customer's id and what has been refunded on it so far.
 
         Args:
-            order_id: The order number, e.g. 1017.
+            order_id: The order number (requests write it as #NNNN).
 
         Returns:
             The order's fields plus `refunded`, the dollars refunded so far.

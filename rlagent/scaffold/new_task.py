@@ -31,10 +31,10 @@ def class_name(name: str) -> str:
 def check_name(name: str, target: Path) -> None:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
         raise UserError(f"task name '{name}' must be a lowercase Python identifier, e.g. inventory or order_desk")
-    if name in sys.stdlib_module_names or name in sys.builtin_module_names or find_spec(name) is not None:
-        raise UserError(f"task name '{name}' is already an importable module; choose another name")
     if target.exists():
         raise UserError(f"{target} already exists; choose another name or --dir")
+    if name in sys.stdlib_module_names or name in sys.builtin_module_names or find_spec(name) is not None:
+        raise UserError(f"task name '{name}' is already an importable module; choose another name")
 
 
 def write_package(name: str, parent: Path) -> list[Path]:

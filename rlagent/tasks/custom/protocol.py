@@ -4,7 +4,9 @@ Both protocols read the model's calls in the Hermes/Qwen format, one or more of
 
     <tool_call>{"name": "get_order", "arguments": {"order_id": 17}}</tool_call>
 
-and a reply without a tool call is the final answer that ends the episode (TRL's rule).
+and a reply without a tool call is the final answer that ends the episode (TRL's rule). Small models often
+drop the tags: a reply that is nothing but such a JSON object (or a list of them), bare or in a ``` fence,
+naming a known tool, is read as the same call.
 
 - `tools`: the JSON schemas go to the chat template's `tools=`; results come back as `tool` messages.
 - `text`: for chat templates without tool support, a system message lists the schemas and the format;
@@ -21,6 +23,7 @@ from typing import Any
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
 _CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
+_FENCE = re.compile(r"^```[a-z]*\s*(.*?)\s*```$", re.DOTALL)
 
 TEXT_STOP = ["</tool_call>"]
 
@@ -44,6 +47,24 @@ def strip_think(text: str) -> str:
     return _THINK.sub(" ", text)
 
 
+def _untagged(body: str, known: list[str]) -> list[str]:
+    """JSON blocks of a reply that is only a call object (or a list of them) naming known tools, else []."""
+    text = body.strip()
+    fenced = _FENCE.match(text)
+    text = fenced.group(1) if fenced else text
+    if not text.startswith(("{", "[")):
+        return []
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return []
+    items = value if isinstance(value, list) else [value]
+    if items and all(isinstance(i, dict) and i.get("name") in known and isinstance(i.get("arguments", {}), dict)
+                     for i in items):
+        return [json.dumps(i) for i in items]
+    return []
+
+
 def parse_calls(text: str, known: list[str]) -> list[ToolCall] | str:
     """The tool calls of a model turn ([] for a final answer), or what to tell the model about a bad call."""
     body = strip_think(text)
@@ -52,7 +73,9 @@ def parse_calls(text: str, known: list[str]) -> list[ToolCall] | str:
     if not blocks:
         if "<tool_call>" in body:
             return "The <tool_call> was not closed with </tool_call>."
-        return []
+        blocks = _untagged(body, known)
+        if not blocks:
+            return []
     calls = []
     for block in blocks:
         try:
