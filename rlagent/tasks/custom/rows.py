@@ -8,28 +8,15 @@ Each row is passed whole to the environment's `reset(**row)` and to the reward f
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
 from rlagent.config.schema import TaskConfig
 from rlagent.errors import UserError
 from rlagent.tasks.base import Example
+from rlagent.tasks.datafiles import HUB_SPLIT_ALIASES, read_jsonl_strict
 
 SUFFIXES = (".jsonl", ".csv")
-HUB_SPLITS = {"dev": ("validation", "dev", "test"), "train": ("train",)}
-
-
-def _read_jsonl(path: Path) -> list[Any]:
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise UserError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-    return rows
 
 
 def _read_csv(path: Path) -> list[Any]:
@@ -58,7 +45,7 @@ def _hub_rows(cfg: TaskConfig, split: str) -> tuple[list[Any], str]:
     from datasets import load_dataset
 
     errors = []
-    for candidate in HUB_SPLITS.get(split, (split,)):
+    for candidate in HUB_SPLIT_ALIASES.get(split, (split,)):
         try:
             rows = load_dataset(cfg.hub_dataset, cfg.hub_config, split=candidate)
         except ValueError as exc:  # unknown split: try the next name
@@ -81,15 +68,19 @@ def read_rows(cfg: TaskConfig, split: str) -> tuple[list[Any], str]:
     if path.suffix == ".csv":
         return _read_csv(path), str(path)
     if path.suffix == ".jsonl":
-        return _read_jsonl(path), str(path)
+        return read_jsonl_strict(path), str(path)
     raise UserError(f"{path}: rows must be a .jsonl or .csv file")
 
 
 def _check_prompt(prompt: Any, where: str) -> None:
     if isinstance(prompt, str):
         return
-    ok = isinstance(prompt, list) and prompt and all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in prompt
+    ok = (
+        isinstance(prompt, list)
+        and prompt
+        and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in prompt
+        )
     )
     if not ok:
         raise UserError(f"{where}: 'prompt' must be a string or a list of {{role, content}} messages")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -10,26 +9,13 @@ from typing import Any
 from rlagent.config.schema import TaskConfig
 from rlagent.errors import UserError
 from rlagent.tasks.base import Example
+from rlagent.tasks.datafiles import HUB_SPLIT_ALIASES, read_jsonl_strict
 from rlagent.tasks.search.records import (
     Passage,
     example_from_record,
     passage_from_record,
     passages_from_paragraphs,
 )
-
-HUB_SPLIT_ALIASES = {"dev": ("validation", "dev", "test"), "train": ("train",)}
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise UserError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-    return rows
 
 
 def _unique(examples: Iterable[Example], where: str) -> list[Example]:
@@ -65,7 +51,7 @@ class LocalSource:
 
     def examples(self, split: str) -> list[Example]:
         path = self.path(split)
-        rows = _read_jsonl(path)
+        rows = read_jsonl_strict(path)
         try:
             return _unique((example_from_record(r, f"{split}-{i}") for i, r in enumerate(rows)), str(path))
         except (KeyError, ValueError, TypeError) as exc:
@@ -74,7 +60,7 @@ class LocalSource:
     def passages(self) -> list[Passage]:
         path = self.path("corpus")
         try:
-            return [passage_from_record(r, f"p{i}") for i, r in enumerate(_read_jsonl(path))]
+            return [passage_from_record(r, f"p{i}") for i, r in enumerate(read_jsonl_strict(path))]
         except (KeyError, ValueError, TypeError) as exc:
             raise UserError(f"{path}: bad passage record ({exc})") from None
 
