@@ -321,6 +321,20 @@ class RolloutConfig:
 
 
 @dataclass
+class WarmStartConfig:
+    """Supervised warm start before RL: the suite's oracle plays train examples through the agent loop
+    (a scripted engine) and the policy is fine-tuned on the oracle's turns (cross-entropy on model tokens
+    only, environment tokens masked), so that a base policy that never succeeds gives GRPO groups with
+    reward variance. Only suites with an oracle support it (the embedded knowledge base, appsim)."""
+
+    demos: int = option(0, help="Train examples demonstrated by the oracle (0: no warm start).")
+    epochs: int = option(1, help="Passes over the demonstrations.")
+    learning_rate: float = option(1.0e-4, help="AdamW learning rate of the warm start (constant).")
+    batch_size: int = option(4, help="Demonstrations per optimizer step.")
+    micro_batch_size: int = option(4, help="Demonstrations per forward/backward pass (gradient accumulation).")
+
+
+@dataclass
 class TrainerConfig:
     """The training loop around TRL's GRPOTrainer."""
 
@@ -348,6 +362,9 @@ class TrainerConfig:
         help="Extra metric sinks (each needs its package installed).",
         choices=("tensorboard", "wandb", "mlflow"),
         factory=list,
+    )
+    warm_start: WarmStartConfig = option(
+        help="Supervised warm start on oracle demonstrations before the first RL step.", factory=WarmStartConfig
     )
     live_view: bool = option(
         True,

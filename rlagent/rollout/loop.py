@@ -88,7 +88,7 @@ class AgentLoop:
         self.tokenizer = engine.tokenizer
         self._chats: dict[int, ChatFormat] = {}
         tokenizer_eos = getattr(self.tokenizer, "eos_token_id", None)
-        self._eos_ids: set[int] = getattr(engine, "eos_ids", None) or {tokenizer_eos}
+        self.eos_ids: set[int] = getattr(engine, "eos_ids", None) or {tokenizer_eos}
         self.stats = LoopStats()
 
     def _chat_for(self, env: Environment) -> ChatFormat | None:
@@ -96,7 +96,7 @@ class AgentLoop:
             return None
         key = id(env.tools) if env.tools is not None else 0
         if key not in self._chats:
-            self._chats[key] = ChatFormat(self.tokenizer, env.tools, self._eos_ids)
+            self._chats[key] = ChatFormat(self.tokenizer, env.tools, self.eos_ids)
         return self._chats[key]
 
     def run(
@@ -200,7 +200,7 @@ class AgentLoop:
     def _turn_text(self, ids: list[int]) -> str:
         """The model's turn as text: every token decoded, except the EOS that ends it (the chat
         template writes that itself when the transcript is rendered)."""
-        if ids and ids[-1] in self._eos_ids:
+        if ids and ids[-1] in self.eos_ids:
             ids = ids[:-1]
         return self.tokenizer.decode(ids)
 

@@ -74,3 +74,12 @@ class TaskSuite(Protocol):
     def examples(self, split: str) -> list[Example]: ...
 
     def make_env(self, example: Example) -> Environment: ...
+
+
+class Demonstrator(Protocol):
+    """A suite with an oracle: the actions (model turns, as text) that solve an example. Optional; the
+    warm start (trainer.warm_start) plays them through the agent loop and fine-tunes on them."""
+
+    def demonstration(self, example: Example) -> list[str] | None:
+        """The oracle's turns for `example`, or None when it has none for this example."""
+        ...

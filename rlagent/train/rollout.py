@@ -30,7 +30,7 @@ class AgentRollout:
         run: RunDir,
         num_generations: int,
         seed: int,
-        synced_step: int = 0,
+        synced_step: int | None = 0,
     ):
         self.loop, self.run = loop, run
         self.engine = loop.engine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from typing import Any
 
@@ -13,10 +14,13 @@ from rlagent.config.schema import RecipeConfig
 from rlagent.errors import NotBuiltError, UserError
 from rlagent.rollout.engines.factory import chat_template_override, policy_path
 from rlagent.runs.rundir import RunDir, open_run_dir
+from rlagent.runs.stats import paired_difference
 from rlagent.tasks.base import Example, TaskSuite
 from rlagent.tasks.registry import build_suite
 from rlagent.ui import err_console, out_console, progress_bar
 
+BASE_STEP = -1
+"""Step number of the evaluation of the base policy when a warm start runs before step 0."""
 SINK_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
 
@@ -44,9 +48,27 @@ def check_trainable(cfg: RecipeConfig) -> None:
     for sink in cfg.trainer.report_to:
         if importlib.util.find_spec(SINK_PACKAGES[sink]) is None:
             raise UserError(f"trainer.report_to={sink} needs the {SINK_PACKAGES[sink]} package installed")
+    ws = cfg.trainer.warm_start
+    if ws.demos < 0 or (ws.demos and (ws.epochs < 1 or ws.batch_size < 1 or ws.micro_batch_size < 1)):
+        raise UserError(
+            "trainer.warm_start needs demos >= 0 and, when demos > 0, epochs, batch_size, micro_batch_size >= 1"
+        )
+    if ws.demos and ws.learning_rate <= 0:
+        raise UserError(f"trainer.warm_start.learning_rate={ws.learning_rate} must be > 0")
     if cfg.trainer.weight_sync != "inprocess":
         raise NotBuiltError(
             f"trainer.weight_sync={cfg.trainer.weight_sync} is not built yet; use trainer.weight_sync=inprocess"
+        )
+
+
+def check_oracle(suite: TaskSuite, examples: list[Example], dataset: str) -> None:
+    """A warm start needs a suite whose oracle can demonstrate the training examples."""
+    from rlagent.train.warm_start import has_oracle
+
+    if not has_oracle(suite) or not any(suite.demonstration(ex) for ex in examples[:50]):  # type: ignore[attr-defined]
+        raise UserError(
+            f"trainer.warm_start.demos is set but task.dataset={dataset} has no oracle to demonstrate it; "
+            "the embedded knowledge base (task=synthetic_kb) and appsim have one, or set trainer.warm_start.demos=0"
         )
 
 
@@ -70,6 +92,8 @@ def train_command(overrides: list[str]) -> None:
     examples = suite.examples(cfg.task.split or "train")
     if cfg.trainer.eval_steps:
         suite.examples(cfg.task.eval_split)
+    if cfg.trainer.warm_start.demos:
+        check_oracle(suite, examples, cfg.task.dataset)
     model_path = policy_path(cfg)
     chat_template_override(cfg)
     run = open_run_dir(cfg, "train")
@@ -89,20 +113,44 @@ def train_command(overrides: list[str]) -> None:
 
 
 def eval_progress_table(run: RunDir, split: str) -> Table | None:
-    """Evaluation metrics at each evaluated step (first and last), from metrics.jsonl."""
+    """Evaluation metrics of the first and last evaluated steps (and of the base policy before a warm start),
+    from metrics.jsonl, with the paired change in success and its 95% interval from the eval files."""
     prefix = f"eval/{split}/"
     rows = [r for r in run.metrics.rows() if any(k.startswith(prefix) for k in r)]
     if not rows:
         return None
-    shown = [rows[0], rows[-1]] if len(rows) > 1 else rows
+    shown = [rows[0]]
+    if rows[0]["step"] == BASE_STEP and len(rows) > 2:
+        shown.append(rows[1])  # after the warm start, before RL
+    if len(rows) > 1:
+        shown.append(rows[-1])
     table = Table(title=f"evaluation on {split} during training")
     table.add_column("metric")
     for row in shown:
-        table.add_column(f"step {row['step']}", justify="right")
+        label = "base" if row["step"] == BASE_STEP else f"step {row['step']}"
+        if row["step"] == 0 and rows[0]["step"] == BASE_STEP:
+            label = "step 0 (warm start)"
+        table.add_column(label, justify="right")
     for key in ("success", "em", "f1", "reward", "answered", "searches", "turns", "malformed_rate", "examples"):
         if prefix + key in shown[0]:
             table.add_row(key, *[f"{row.get(prefix + key, float('nan')):.3f}" for row in shown])
+    first = _per_example(run, split, shown[0]["step"])
+    for row in shown[1:]:
+        later = _per_example(run, split, row["step"])
+        if first and later:
+            d = paired_difference(first, later)
+            cells = [""] * len(shown)
+            cells[shown.index(row)] = f"{d.delta:+.3f} ({d.low:+.3f} to {d.high:+.3f})"
+            table.add_row(f"success change vs {table.columns[1].header} (95% CI)", *cells)
     return table
+
+
+def _per_example(run: RunDir, split: str, step: int) -> dict[str, list[bool]] | None:
+    name = f"{split}-base" if step == BASE_STEP else f"{split}-step-{step}"
+    path = run.eval / f"{name}.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text()).get("per_example") or None
 
 
 def train(
@@ -125,6 +173,7 @@ def train(
     from rlagent.train.checkpoints import CheckpointStore
     from rlagent.train.rollout import AgentRollout, make_reward_func
     from rlagent.train.trainer import AgentGRPOTrainer
+    from rlagent.train.warm_start import warm_start
 
     store = CheckpointStore(run.checkpoints)
     resume_from = store.latest() if cfg.resume else None
@@ -142,7 +191,7 @@ def train(
         tokenizer.chat_template = engine.tokenizer.chat_template  # model.chat_template, when set
         loop = AgentLoop(engine, suite, LoopSettings.from_config(cfg))
         agent = AgentRollout(
-            loop, examples, run, cfg.algorithm.num_generations, cfg.seed, synced_step=-1 if resume_from else 0
+            loop, examples, run, cfg.algorithm.num_generations, cfg.seed, synced_step=None if resume_from else 0
         )
         lora = cfg.model.lora
         peft_config = (
@@ -178,10 +227,11 @@ def train(
         def say(line: str) -> None:
             err_console.print(line, highlight=False, soft_wrap=True, markup=False)
 
-        def evaluate(step: int) -> None:
+        def evaluate(step: int, tag: str | None = None) -> None:
             agent.sync(trainer.model, step)
+            what = "the base policy" if tag == "base" else f"step {step}"
             if not live:
-                say(f"eval {cfg.task.eval_split} at step {step}: up to {cfg.trainer.eval_limit} examples ...")
+                say(f"eval {cfg.task.eval_split} at {what}: up to {cfg.trainer.eval_limit} examples ...")
             result = run_eval(
                 cfg,
                 run,
@@ -189,7 +239,7 @@ def train(
                 engine=engine,
                 split=cfg.task.eval_split,
                 limit=cfg.trainer.eval_limit,
-                tag=f"step-{step}",
+                tag=tag or f"step-{step}",
                 step=step,
                 show_progress=False,
             )
@@ -198,11 +248,27 @@ def train(
             if not live:
                 m = result.metrics
                 say(
-                    f"eval {cfg.task.eval_split} at step {step}: success {m.get('success', 0.0):.3f} "
+                    f"eval {cfg.task.eval_split} at {what}: success {m.get('success', 0.0):.3f} "
                     f"(95% CI {m.get('success_ci_low', 0.0):.3f}-{m.get('success_ci_high', 1.0):.3f}) "
                     f"reward {m.get('reward', 0.0):.3f}  {m.get('examples', 0):.0f} examples  {m.get('wall_s', 0):.0f}s"
                 )
 
+        if cfg.trainer.warm_start.demos and resume_from is None:
+            if cfg.trainer.eval_steps and not (run.eval / f"{cfg.task.eval_split}-base.json").exists():
+                evaluate(BASE_STEP, "base")  # the policy before the warm start, logged at step -1
+            report = warm_start(
+                trainer.model,
+                suite,
+                examples,
+                tokenizer,
+                loop.eos_ids,
+                loop.settings,
+                cfg.trainer.warm_start,
+                cfg.seed,
+                say,
+            )
+            run.metrics.append(0, report.metrics())
+            agent.synced_step = None  # the engine still has the weights from before the warm start
         if cfg.trainer.eval_steps:
             trainer.add_callback(
                 PeriodicEval(cfg.trainer.eval_steps, evaluate, cfg.trainer.max_steps, at_start=resume_from is None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 
 from rlagent.config.schema import TaskConfig
@@ -30,6 +31,10 @@ class SearchSuite:
             return DenseRetriever(passages, self.cfg.search.dense_model)
         return BM25Retriever(passages, k1=self.cfg.search.bm25_k1, b=self.cfg.search.bm25_b)
 
+    @cached_property
+    def _titles(self) -> dict[str, str]:
+        return {p.id: p.title for p in self.source.passages()}
+
     def examples(self, split: str) -> list[Example]:
         examples = self.source.examples(split)
         if not examples:
@@ -38,3 +43,20 @@ class SearchSuite:
 
     def make_env(self, example: Example) -> SearchEnvironment:
         return SearchEnvironment(example, self.retriever, self.cfg)
+
+    def demonstration(self, example: Example) -> list[str] | None:
+        """The oracle of questions that carry their decomposition (the embedded knowledge base): search each
+        hop's entity by name, then answer. Real datasets (NQ, MuSiQue) have no oracle here."""
+        if self.cfg.source != "synthetic" or not example.data.get("supporting_ids"):
+            return None
+        entities = [self._titles.get(pid) for pid in example.data["supporting_ids"]]
+        if any(name is None for name in entities):
+            return None
+        actions = [self._action("search", "query", name) for name in entities]
+        return [*actions, self._action("answer", "answer", example.data["answers"][0])]
+
+    def _action(self, tool: str, argument: str, value: str) -> str:
+        if self.cfg.search.protocol == "tools":
+            call = json.dumps({"name": tool, "arguments": {argument: value}})
+            return f"<tool_call>\n{call}\n</tool_call>"
+        return f"<{tool}> {value} </{tool}>"
