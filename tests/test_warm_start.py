@@ -122,6 +122,8 @@ def test_train_with_a_warm_start_evaluates_the_base_policy_and_shows_the_change(
         "trainer.warm_start.demos=8",
         "trainer.warm_start.learning_rate=1e-3",
         "trainer.warm_start.epochs=2",
+        "task.max_turns=4",
+        "rollout.max_episode_tokens=640",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -165,3 +167,16 @@ def test_warm_start_bad_input_is_one_line_exit_2(tmp_path):
         assert message in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not root.exists() or not any(root.iterdir())
+
+
+def test_appsim_oracle_demonstrations_complete_their_tasks(tiny_path):
+    cfg, _ = compose_recipe(["recipe=smoke_appsim", "rollout.max_new_tokens=256", "rollout.max_episode_tokens=1024"])
+    from rlagent.tasks.registry import build_suite
+
+    suite = build_suite(cfg.task)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_path)
+    episodes = record_demonstrations(
+        suite, suite.examples("train"), tokenizer, {tokenizer.eos_token_id}, LoopSettings.from_config(cfg), 6
+    )
+    assert len(episodes) == 6 and all(ep.success for ep in episodes)
+    assert all(len(ep.turns) == 1 and ep.metrics["api_calls"] > 0 for ep in episodes)

@@ -51,8 +51,9 @@ class AppWorldSuite:
             raise UserError(f"split '{split}' of task.suite={self.name} does not exist; allowed: {', '.join(SPLITS)}")
         found = self._appsim_examples(split) if self.name == "appsim" else self._appworld_examples(split)
         if not found:
-            raise UserError(f"split '{split}' of task.suite={self.name} has no tasks of difficulty "
-                            f"{self.app_cfg.difficulties}")
+            raise UserError(
+                f"split '{split}' of task.suite={self.name} has no tasks of difficulty {self.app_cfg.difficulties}"
+            )
         return found[: self.cfg.limit] if self.cfg.limit else found
 
     def _appsim_examples(self, split: str) -> list[Example]:
@@ -62,15 +63,26 @@ class AppWorldSuite:
         out = []
         for task_id in task_ids(split, wanted):
             s = spec(task_id)
-            out.append(Example(task_id, {"task_id": task_id, "scenario_id": s.scenario_id, "difficulty": s.difficulty,
-                                         "template": s.template}))
+            out.append(
+                Example(
+                    task_id,
+                    {
+                        "task_id": task_id,
+                        "scenario_id": s.scenario_id,
+                        "difficulty": s.difficulty,
+                        "template": s.template,
+                    },
+                )
+            )
         return out
 
     def _appworld_root(self) -> Path:
         root = self.app_cfg.appworld_root
         if not root:
-            raise UserError("task.appworld.appworld_root is not set: point it (or $APPWORLD_ROOT) at the folder "
-                            "holding AppWorld's downloaded data (`appworld download data`)")
+            raise UserError(
+                "task.appworld.appworld_root is not set: point it (or $APPWORLD_ROOT) at the folder "
+                "holding AppWorld's downloaded data (`appworld download data`)"
+            )
         return Path(root)
 
     def _appworld_examples(self, split: str) -> list[Example]:
@@ -78,8 +90,10 @@ class AppWorldSuite:
         splits_dir = self.app_cfg.splits_dir
         if not splits_dir:
             if not self.cfg.data_dir:
-                raise UserError("task.appworld.splits_dir is not set and there is no task.data_dir holding "
-                                "appworld/splits/<split>.txt")
+                raise UserError(
+                    "task.appworld.splits_dir is not set and there is no task.data_dir holding "
+                    "appworld/splits/<split>.txt"
+                )
             splits_dir = str(Path(self.cfg.data_dir) / "appworld" / "splits")
         path = Path(splits_dir) / f"{split}.txt"
         if not path.is_file():
@@ -91,8 +105,11 @@ class AppWorldSuite:
             difficulty = json.loads(meta.read_text()).get("difficulty") if meta.is_file() else None
             if self.app_cfg.difficulties and difficulty not in self.app_cfg.difficulties:
                 continue
-            out.append(Example(task_id, {"task_id": task_id, "scenario_id": task_id.rsplit("_", 1)[0],
-                                         "difficulty": difficulty}))
+            out.append(
+                Example(
+                    task_id, {"task_id": task_id, "scenario_id": task_id.rsplit("_", 1)[0], "difficulty": difficulty}
+                )
+            )
         return out
 
     # --- worlds -----------------------------------------------------------------------------
@@ -108,8 +125,14 @@ class AppWorldSuite:
         else:
             command = appsim_command("--sandbox-json", json.dumps(dataclasses.asdict(cfg.sandbox)))
         log_dir = rlagent_home() / "logs" / f"world-servers-{os.getpid()}"
-        pool = ServerPool(command, cfg.num_servers, log_dir, experiment_prefix=f"{cfg.experiment_name}-{os.getpid()}-",
-                          start_timeout_s=cfg.server_start_timeout_s, client_timeout_s=cfg.request_timeout_s)
+        pool = ServerPool(
+            command,
+            cfg.num_servers,
+            log_dir,
+            experiment_prefix=f"{cfg.experiment_name}-{os.getpid()}-",
+            start_timeout_s=cfg.server_start_timeout_s,
+            client_timeout_s=cfg.request_timeout_s,
+        )
         return pool.start()
 
     def _acquire(self) -> WorldHandle:
@@ -123,6 +146,16 @@ class AppWorldSuite:
         lease = pool.acquire()
         lease.client.experiment_name = lease.experiment_name
         return lease.client, lease.release
+
+    def demonstration(self, example: Example) -> list[str] | None:
+        """appsim's scripted oracle as one code turn (its programs are 140-200 tokens); real AppWorld's ground
+        truth is not read here."""
+        if self.name != "appsim":
+            return None
+        from rlagent.worlds.appsim.tasks.catalog import instance
+
+        oracle = instance(example.data["task_id"])[1].oracle
+        return [f"I log in where needed and solve the task in one step.\n```python\n{oracle}```"]
 
     def make_env(self, example: Example) -> AppWorldEnvironment:
         return AppWorldEnvironment(example, self.app_cfg, self._acquire)
