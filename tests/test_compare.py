@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from rlagent.evaluate.metrics import wilson_interval
-from rlagent.runs.compare import compare_pairs, differing_keys, summary_rows
+from rlagent.runs.compare import compare_pairs, differing_keys, summary_rows, within_run_changes
 from rlagent.runs.load import load_run
 from rlagent.runs.stats import mcnemar_exact, paired_difference, unpaired_difference
 
@@ -110,6 +110,23 @@ def test_summary_numbers_intervals_and_config_diff(two_runs):
     assert rows[1].interval == pytest.approx(wilson_interval(12, 20))
     assert rows[1].best.step == 2 and rows[0].wall_s == 100.0 and rows[0].steps == 2
     assert differing_keys(runs) == [("algorithm.learning_rate", [1e-6, 1e-5])]  # run.dir is ignored
+
+
+def test_change_within_a_run_from_its_first_and_its_warm_started_evaluation(two_runs):
+    _, trained = two_runs
+    (change,) = within_run_changes([load_run(trained)], None)
+    assert (change.start, change.end) == ("step 0", "step 2")  # step 0 solved nothing, step 2 solved 12/20
+    assert change.difference.delta == pytest.approx(0.6) and change.difference.low > 0
+    # a warm-started run: the base policy (step -1) solved nothing, step 0 solved what step 2 did
+    step0 = json.loads((trained / "eval" / "dev-step-2.json").read_text())
+    (trained / "eval" / "dev-step-0.json").write_text(json.dumps({**step0, "step": 0}))
+    (trained / "eval" / "dev-base.json").write_text(
+        json.dumps({**step0, "step": -1, "per_example": {t: [False] for t in TASKS}})
+    )
+    changes = within_run_changes([load_run(trained)], "dev")
+    assert [(c.start, c.end) for c in changes] == [("base (before warm start)", "step 2"), ("step 0", "step 2")]
+    assert changes[0].difference.delta == pytest.approx(0.6)
+    assert changes[1].difference.delta == 0 and changes[1].difference.verdict == "within noise"
 
 
 def test_flips_and_paired_difference(two_runs):

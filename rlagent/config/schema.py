@@ -332,6 +332,11 @@ class WarmStartConfig:
     learning_rate: float = option(1.0e-4, help="AdamW learning rate of the warm start (constant).")
     batch_size: int = option(4, help="Demonstrations per optimizer step.")
     micro_batch_size: int = option(4, help="Demonstrations per forward/backward pass (gradient accumulation).")
+    eval_base: bool = option(
+        True,
+        help="With trainer.eval_steps, evaluate the base policy before the warm start (eval/<split>-base.json, "
+        "logged at step -1); false when the base model's score is already known (compare-runs pairs runs).",
+    )
 
 
 @dataclass

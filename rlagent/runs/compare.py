@@ -195,3 +195,59 @@ def compare_pairs(runs: list[RunRecord], split: str | None) -> list[PairComparis
             gained, lost = _flips(a, b, base.label, other.label)
             out.append(PairComparison(name, base.label, other.label, diff, gained, lost))
     return out
+
+
+@dataclass
+class WithinRun:
+    """How one run's success changed between two of its evaluations (paired over the shared tasks)."""
+
+    run: str
+    split: str
+    start: str
+    end: str
+    difference: Difference
+
+
+WITHIN_HEADERS = ("run", "split", "from", "to", "Δ success", "95% CI", "p", "verdict")
+
+
+def _step_label(record: EvalRecord) -> str:
+    if record.step is not None and record.step < 0:
+        return "base (before warm start)"
+    return f"step {record.step}"
+
+
+def within_run_changes(runs: list[RunRecord], split: str | None) -> list[WithinRun]:
+    """Per run and split with several evaluations: first against final and, when a base evaluation came before
+    a warm start, step 0 against final too (what RL added on top of the warm start)."""
+    out = []
+    for run in runs:
+        for name in run.splits():
+            if split and name != split:
+                continue
+            evals = sorted((e for e in run.evals if e.split == name and e.step is not None), key=lambda e: e.step)
+            if len(evals) < 2:
+                continue
+            final = evals[-1]
+            starts = [evals[0]]
+            if evals[0].step < 0 and len(evals) > 2 and evals[1].step == 0:
+                starts.append(evals[1])
+            for start in starts:
+                if set(start.per_example) & set(final.per_example):
+                    diff = paired_difference(start.per_example, final.per_example)
+                    out.append(WithinRun(run.label, name, _step_label(start), _step_label(final), diff))
+    return out
+
+
+def within_cells(w: WithinRun) -> list[str]:
+    d = w.difference
+    return [
+        w.run,
+        w.split,
+        w.start,
+        w.end,
+        f"{d.delta:+.3f}",
+        f"{d.low:+.3f} to {d.high:+.3f}",
+        fmt(d.p_value),
+        d.verdict,
+    ]

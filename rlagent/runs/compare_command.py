@@ -10,11 +10,14 @@ from rlagent.errors import UserError
 from rlagent.runs.compare import (
     PAIR_HEADERS,
     SUMMARY_HEADERS,
+    WITHIN_HEADERS,
     compare_pairs,
     differing_keys,
     pair_cells,
     summary_cells,
     summary_rows,
+    within_cells,
+    within_run_changes,
 )
 from rlagent.runs.files import write_text_atomic
 from rlagent.runs.load import RunRecord, SkippedRun, load_run
@@ -53,6 +56,15 @@ def compare_command(paths: list[Path], split: str | None, output: Path | None) -
     for row in rows:
         table.add_row(*summary_cells(row))
     out_console.print(table)
+
+    within = within_run_changes(runs, split)
+    if within:
+        table = Table(title="change within each run (paired over the same tasks)")
+        for column in WITHIN_HEADERS:
+            table.add_column(column)
+        for change in within:
+            table.add_row(*within_cells(change))
+        out_console.print(table)
 
     if pairs:
         table = Table(title=f"against {runs[0].label}")

@@ -254,7 +254,8 @@ def train(
                 )
 
         if cfg.trainer.warm_start.demos and resume_from is None:
-            if cfg.trainer.eval_steps and not (run.eval / f"{cfg.task.eval_split}-base.json").exists():
+            ws = cfg.trainer.warm_start
+            if cfg.trainer.eval_steps and ws.eval_base and not (run.eval / f"{cfg.task.eval_split}-base.json").exists():
                 evaluate(BASE_STEP, "base")  # the policy before the warm start, logged at step -1
             report = warm_start(
                 trainer.model,
