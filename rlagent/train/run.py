@@ -134,14 +134,17 @@ def eval_progress_table(run: RunDir, split: str) -> Table | None:
     for key in ("success", "em", "f1", "reward", "answered", "searches", "turns", "malformed_rate", "examples"):
         if prefix + key in shown[0]:
             table.add_row(key, *[f"{row.get(prefix + key, float('nan')):.3f}" for row in shown])
-    first = _per_example(run, split, shown[0]["step"])
-    for row in shown[1:]:
-        later = _per_example(run, split, row["step"])
-        if first and later:
-            d = paired_difference(first, later)
-            cells = [""] * len(shown)
-            cells[shown.index(row)] = f"{d.delta:+.3f} ({d.low:+.3f} to {d.high:+.3f})"
-            table.add_row(f"success change vs {table.columns[1].header} (95% CI)", *cells)
+    baselines = shown[:2] if len(shown) == 3 else shown[:1]  # base, and the warm-started policy when shown
+    for baseline in baselines:
+        before = _per_example(run, split, baseline["step"])
+        for row in shown[shown.index(baseline) + 1 :]:
+            after = _per_example(run, split, row["step"])
+            if before and after:
+                d = paired_difference(before, after)
+                cells = [""] * len(shown)
+                cells[shown.index(row)] = f"{d.delta:+.3f} ({d.low:+.3f} to {d.high:+.3f})"
+                header = table.columns[shown.index(baseline) + 1].header
+                table.add_row(f"success change vs {header} (95% CI)", *cells)
     return table
 
 
