@@ -331,3 +331,37 @@ def test_a_reward_that_breaks_mid_run_leaves_no_run_directory(tmp_path, tiny_pat
                                                                "finite number"), result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+ORACLE = '''
+def solve(goal, **row):
+    first = {"name": "increment", "arguments": {"step": int(goal) - 1}}
+    return [first, {"name": "increment", "arguments": {"step": 1}}, f"The counter is at {goal}."]
+
+
+def broken(**row):
+    return [{"name": "teleport", "arguments": {}}]
+'''
+
+
+@pytest.mark.parametrize("protocol", ["tools", "text"])
+def test_a_custom_oracle_demonstrates_rows_for_the_warm_start(tmp_path, tiny_path, protocol):
+    from transformers import AutoTokenizer
+
+    from rlagent.rollout.loop import LoopSettings
+    from rlagent.train.warm_start import record_demonstrations
+
+    oracle = write(tmp_path / "oracle.py", ORACLE)
+    rows = [{"id": f"r{n}", "prompt": f"Count to {n}.", "goal": str(n)} for n in (3, 5, 8)]
+    suite = counter_suite(tmp_path, rows=rows, protocol=protocol, oracle=f"{oracle}:solve", success_threshold=3.0)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_path)
+    settings = LoopSettings(max_turns=4, max_new_tokens=64, max_episode_tokens=512)
+    episodes = record_demonstrations(suite, suite.examples("train"), tokenizer, {tokenizer.eos_token_id}, settings, 3)
+    assert [ep.env_state["reward"] for ep in episodes] == [3.0, 5.0, 8.0]  # the tools really ran
+    assert all(ep.success and len(ep.turns) == 3 and ep.turns[-1].action.startswith("The counter") for ep in episodes)
+
+    bad = counter_suite(tmp_path, rows=rows, oracle=f"{oracle}:broken")
+    with pytest.raises(UserError, match=r"task\.custom\.oracle returned .* for row r3; each turn is a string or"):
+        bad.demonstration(bad.examples("train")[0])
+    with pytest.raises(UserError, match=r"task\.custom\.oracle="):
+        counter_suite(tmp_path, rows=rows, oracle=f"{oracle}:missing")

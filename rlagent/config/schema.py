@@ -181,6 +181,12 @@ class CustomTaskConfig:
         4000, help="A tool result longer than this is cut, with a marker saying how much was left out."
     )
     success_threshold: float = option(1.0, help="An episode counts as a success when its reward reaches this.")
+    oracle: str | None = option(
+        None,
+        help="Optional oracle for trainer.warm_start: `module:function` or `path/to/file.py:function`, called as "
+        "f(**row) and returning the turns that solve the row, in order: each a tool call {name, arguments} (one per "
+        "turn) or a string (a plain reply; the last one is the final answer). null: no warm start for this task.",
+    )
     id_field: str = option("id", help="Row field used as the example id; rows without it get <split>-<index>.")
 
 
@@ -325,7 +331,8 @@ class WarmStartConfig:
     """Supervised warm start before RL: the suite's oracle plays train examples through the agent loop
     (a scripted engine) and the policy is fine-tuned on the oracle's turns (cross-entropy on model tokens
     only, environment tokens masked), so that a base policy that never succeeds gives GRPO groups with
-    reward variance. Only suites with an oracle support it (the embedded knowledge base, appsim)."""
+    reward variance. Only suites with an oracle support it: the embedded knowledge base, appsim, and task=custom
+    with task.custom.oracle."""
 
     demos: int = option(0, help="Train examples demonstrated by the oracle (0: no warm start).")
     epochs: int = option(1, help="Passes over the demonstrations.")

@@ -68,7 +68,8 @@ def check_oracle(suite: TaskSuite, examples: list[Example], dataset: str) -> Non
     if not has_oracle(suite) or not any(suite.demonstration(ex) for ex in examples[:50]):  # type: ignore[attr-defined]
         raise UserError(
             f"trainer.warm_start.demos is set but task.dataset={dataset} has no oracle to demonstrate it; "
-            "the embedded knowledge base (task=synthetic_kb) and appsim have one, or set trainer.warm_start.demos=0"
+            "the embedded knowledge base (task=synthetic_kb), appsim and task=custom with task.custom.oracle have one, "
+            "or set trainer.warm_start.demos=0"
         )
 
 

@@ -7,10 +7,14 @@ reward's signatures against the rows' fields, and one do-nothing episode whose r
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from rlagent.config.schema import TaskConfig
 from rlagent.errors import UserError
 from rlagent.tasks.base import Example
 from rlagent.tasks.custom.env import CustomEnvironment
+from rlagent.tasks.custom.loader import describe, load_object
 from rlagent.tasks.custom.plugin import check_fields, load_plugin
 from rlagent.tasks.custom.rows import read_rows, to_examples
 from rlagent.tasks.custom.verifier import CustomVerifier
@@ -30,6 +34,9 @@ class CustomSuite:
         self.verifier = CustomVerifier(cfg.custom.success_threshold)
         self._splits: dict[str, list[Example]] = {}
         self._probed = False
+        self.oracle = load_object(cfg.custom.oracle, "task.custom.oracle") if cfg.custom.oracle else None
+        if self.oracle is not None and not callable(self.oracle):
+            raise UserError(f"task.custom.oracle={cfg.custom.oracle} is not a function")
 
     def examples(self, split: str) -> list[Example]:
         if split not in self._splits:
@@ -58,3 +65,32 @@ class CustomSuite:
 
     def make_env(self, example: Example) -> CustomEnvironment:
         return CustomEnvironment(example, self.plugin, self.cfg)
+
+    def demonstration(self, example: Example) -> list[str] | None:
+        """The user's oracle (task.custom.oracle) for one row, as model turns in the Hermes/Qwen tool-call format
+        both protocols read; None without an oracle."""
+        if self.oracle is None:
+            return None
+        try:
+            turns = self.oracle(**example.data)
+        except Exception as exc:  # the user's code: one line naming it, not a traceback
+            raise UserError(f"task.custom.oracle failed on row {example.id}: {describe(exc)}") from None
+        if not turns:
+            return None
+        return [self._turn(turn, example.id) for turn in turns]
+
+    def _turn(self, turn: Any, row: str) -> str:
+        if isinstance(turn, str):
+            return turn
+        known = list(self.plugin.tools)
+        if (
+            not isinstance(turn, dict)
+            or turn.get("name") not in known
+            or not isinstance(turn.get("arguments", {}), dict)
+        ):
+            raise UserError(
+                f"task.custom.oracle returned {str(turn)[:80]!r} for row {row}; each turn is a string or "
+                f"{{'name': <one of {', '.join(known)}>, 'arguments': {{...}}}}"
+            )
+        call = json.dumps({"name": turn["name"], "arguments": turn.get("arguments", {})})
+        return f"<tool_call>\n{call}\n</tool_call>"
