@@ -100,8 +100,17 @@ def test_collateral_changes_and_listed_answers_earn_nothing(suite):
 def test_smoke_recipe_trains_and_evaluates_with_task_custom(tmp_path, tiny_path):
     run_dir = tmp_path / "shopdesk"
     env = {**os.environ, "RLAGENT_RECIPES_PATH": str(SHOP / "recipes")}
-    command = [sys.executable, "-m", "rlagent", "train", "recipe=shopdesk_smoke", "task=custom", f"run.dir={run_dir}",
-               "trainer.eval_steps=2", "trainer.eval_limit=2"]
+    command = [
+        sys.executable,
+        "-m",
+        "rlagent",
+        "train",
+        "recipe=shopdesk_smoke",
+        "task=custom",
+        f"run.dir={run_dir}",
+        "trainer.eval_steps=2",
+        "trainer.eval_limit=2",
+    ]
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
@@ -112,3 +121,29 @@ def test_smoke_recipe_trains_and_evaluates_with_task_custom(tmp_path, tiny_path)
     assert len(episodes) == 4 and all("reward" in ep["env_state"] for ep in episodes)
     assert "You can call tools" in episodes[0]["messages"][0]["content"]  # the text protocol's system message
     assert (run_dir / "eval" / "dev-step-2.json").is_file() and (run_dir / "checkpoints" / "step-2").is_dir()
+
+
+def test_the_oracle_demonstrates_every_train_row_through_the_agent_loop(monkeypatch, tiny_path):
+    from transformers import AutoTokenizer
+
+    from rlagent.rollout.loop import LoopSettings
+    from rlagent.train.warm_start import record_demonstrations
+
+    monkeypatch.setenv("RLAGENT_RECIPES_PATH", str(SHOP / "recipes"))
+    monkeypatch.chdir(REPO)
+    cfg, _ = compose_recipe(
+        [
+            "recipe=shopdesk_smoke",
+            "task.limit=null",
+            "task.max_turns=4",
+            "task.custom.oracle=examples/shopdesk/oracle.py:solve",
+        ]
+    )
+    shop = build_suite(cfg.task)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_path)
+    train = shop.examples("train")
+    settings = LoopSettings(max_turns=4, max_new_tokens=128, max_episode_tokens=2048, max_model_len=8192)
+    episodes = record_demonstrations(shop, train, tokenizer, {tokenizer.eos_token_id}, settings, len(train))
+    failed = [(ep.example.id, ep.reward, ep.turns[-1].action) for ep in episodes if not ep.success]
+    assert len(episodes) == len(train) and not failed
+    assert all(ep.metrics["tool_calls"] >= 1 for ep in episodes)  # it looks things up, not only answers
