@@ -132,7 +132,8 @@ def eval_progress_table(run: RunDir, split: str) -> Table | None:
         if row["step"] == 0 and rows[0]["step"] == BASE_STEP:
             label = "step 0 (warm start)"
         table.add_column(label, justify="right")
-    for key in ("success", "em", "f1", "reward", "answered", "searches", "turns", "malformed_rate", "examples"):
+    keys = ("success", "em", "f1", "sgc", "tests_passed", "reward", "answered", "searches", "code_error_rate")
+    for key in (*keys, "turns", "malformed_rate", "examples"):
         if prefix + key in shown[0]:
             table.add_row(key, *[f"{row.get(prefix + key, float('nan')):.3f}" for row in shown])
     baselines = shown[:2] if len(shown) == 3 else shown[:1]  # base, and the warm-started policy when shown
