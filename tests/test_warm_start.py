@@ -112,8 +112,7 @@ def rlagent(*args):
 @pytest.mark.slow
 def test_train_with_a_warm_start_evaluates_the_base_policy_and_shows_the_change(tmp_path, tiny_path):
     run_dir = tmp_path / "ws"
-    result = rlagent(
-        "train",
+    args = (
         "recipe=smoke_search",
         f"run.dir={run_dir}",
         "trainer.max_steps=1",
@@ -125,6 +124,7 @@ def test_train_with_a_warm_start_evaluates_the_base_policy_and_shows_the_change(
         "task.max_turns=4",
         "rollout.max_episode_tokens=640",
     )
+    result = rlagent("train", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     eval_steps = [r["step"] for r in rows if "eval/dev/success" in r]
@@ -134,6 +134,14 @@ def test_train_with_a_warm_start_evaluates_the_base_policy_and_shows_the_change(
     assert report["warm_start/last_loss"] < report["warm_start/first_loss"]
     assert (run_dir / "eval" / "dev-base.json").is_file() and (run_dir / "eval" / "dev-step-0.json").is_file()
     assert "step 0 (warm start)" in result.stdout and "success change vs base" in result.stdout
+    # a crash before the first complete checkpoint: resuming redoes the warm start and step 0, keeps the base eval
+    (run_dir / "checkpoints" / "step-1" / "rlagent_checkpoint.json").unlink()
+    again = rlagent("train", *args, "resume=true")
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "eval/dev/success" in r] == [-1, 0, 1]
+    assert len([r for r in rows if "warm_start/demos" in r]) == 1
+    assert "eval dev at the base policy" not in again.stderr  # its evaluation was kept, not redone
     # the engine evaluated the warm-started weights at step 0, not the base ones
     base = json.loads((run_dir / "eval" / "dev-base.rollouts.jsonl").read_text().splitlines()[0])
     warm = json.loads((run_dir / "eval" / "dev-step-0.rollouts.jsonl").read_text().splitlines()[0])
@@ -149,6 +157,7 @@ def test_warm_start_bad_input_is_one_line_exit_2(tmp_path):
     cases = [
         (["recipe=smoke_search", "trainer.warm_start.demos=4", "trainer.warm_start.epochs=0"], "trainer.warm_start"),
         (["recipe=smoke_search", "trainer.warm_start.demos=4", "trainer.warm_start.learning_rate=0"], "> 0"),
+        (["recipe=smoke_search", "trainer.warm_start.demos=4", "algorithm.beta=0.1"], "KL reference"),
         (
             [
                 "recipe=nq_3b",
@@ -157,7 +166,7 @@ def test_warm_start_bad_input_is_one_line_exit_2(tmp_path):
                 f"task.data_dir={tmp_path / 'data'}",
                 "trainer.warm_start.demos=4",
             ],
-            "has no oracle",
+            "returned no demonstration",
         ),
     ]
     root = tmp_path / "runs"

@@ -36,6 +36,8 @@ def eval_temperature(cfg: RecipeConfig) -> float:
 
 
 def _policy_label(cfg: RecipeConfig, step: int | None) -> str | None:
+    if step is not None and step < 0:
+        return "base policy (before the warm start)"
     if step is not None:
         return f"training policy at step {step}"
     if cfg.rollout.engine == "openai":

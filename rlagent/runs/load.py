@@ -65,7 +65,11 @@ class RunRecord:
         return max(candidates, key=lambda e: e.step if e.step is not None else 10**9, default=None)
 
     def best_eval(self, split: str) -> EvalRecord | None:
+        """The evaluation with the highest success (the earliest on ties); the base policy's evaluation before a
+        warm start (step -1) counts only when it is the only one."""
         candidates = [e for e in self.evals if e.split == split]
+        trained = [e for e in candidates if e.step is None or e.step >= 0]
+        candidates = trained or candidates
         return max(candidates, key=lambda e: (e.metrics.get("success", 0.0), -(e.step or 0)), default=None)
 
 

@@ -53,7 +53,12 @@ def check_trainable(cfg: RecipeConfig) -> None:
         raise UserError(
             "trainer.warm_start needs demos >= 0 and, when demos > 0, epochs, batch_size, micro_batch_size >= 1"
         )
-    if ws.demos and ws.learning_rate <= 0:
+    if ws.demos and a.beta > 0:
+        raise UserError(
+            "trainer.warm_start with algorithm.beta > 0 is not supported: TRL's KL reference is the model before "
+            "the warm start, so the KL term would pull the policy back to the base; use beta 0"
+        )
+    if ws.demos and not ws.learning_rate > 0:
         raise UserError(f"trainer.warm_start.learning_rate={ws.learning_rate} must be > 0")
     if cfg.trainer.weight_sync != "inprocess":
         raise NotBuiltError(
@@ -65,11 +70,16 @@ def check_oracle(suite: TaskSuite, examples: list[Example], dataset: str) -> Non
     """A warm start needs a suite whose oracle can demonstrate the training examples."""
     from rlagent.train.warm_start import has_oracle
 
-    if not has_oracle(suite) or not any(suite.demonstration(ex) for ex in examples[:50]):  # type: ignore[attr-defined]
+    if not has_oracle(suite):
         raise UserError(
             f"trainer.warm_start.demos is set but task.dataset={dataset} has no oracle to demonstrate it; "
-            "the embedded knowledge base (task=synthetic_kb), appsim and task=custom with task.custom.oracle have one, "
-            "or set trainer.warm_start.demos=0"
+            "the embedded knowledge base (task=synthetic_kb), appsim and task=custom with task.custom.oracle have "
+            "one, or set trainer.warm_start.demos=0"
+        )
+    if not any(suite.demonstration(ex) for ex in examples[:50]):  # type: ignore[attr-defined]
+        raise UserError(
+            f"trainer.warm_start.demos is set but the oracle of task.dataset={dataset} returned no demonstration "
+            "for the first 50 train examples (real datasets such as NQ have no oracle here)"
         )
 
 
@@ -183,8 +193,11 @@ def train(
     store = CheckpointStore(run.checkpoints)
     resume_from = store.latest() if cfg.resume else None
     if cfg.resume:
-        step = int(resume_from.name.split("-")[1]) if resume_from else 0
+        # without a checkpoint everything from step 0 on is redone (the step-0 evaluation included); only the
+        # base policy's evaluation (step -1) stays
+        step = int(resume_from.name.split("-")[1]) if resume_from else BASE_STEP
         dropped = run.rewind(step)
+        step = max(step, 0)
         err_console.print(f"resuming at step {step} (dropped {dropped} metric rows logged after it)")
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
@@ -261,6 +274,7 @@ def train(
         if cfg.trainer.warm_start.demos and resume_from is None:
             ws = cfg.trainer.warm_start
             if cfg.trainer.eval_steps and ws.eval_base and not (run.eval / f"{cfg.task.eval_split}-base.json").exists():
+                agent.synced_step = BASE_STEP  # the engine holds the base weights: nothing to push
                 evaluate(BASE_STEP, "base")  # the policy before the warm start, logged at step -1
             report = warm_start(
                 trainer.model,
@@ -272,6 +286,7 @@ def train(
                 cfg.trainer.warm_start,
                 cfg.seed,
                 say,
+                gradient_checkpointing=cfg.model.gradient_checkpointing,
             )
             run.metrics.append(0, report.metrics())
             agent.synced_step = None  # the engine still has the weights from before the warm start

@@ -74,7 +74,15 @@ def record_demonstrations(
     if not items:
         raise UserError(f"trainer.warm_start: the oracle of task suite '{suite.name}' solves none of the examples")
     loop = AgentLoop(engine, suite, settings)
-    episodes = loop.run(items)
+    try:
+        episodes = loop.run(items)
+    except KeyError:
+        raise UserError(
+            f"trainer.warm_start: the environment of task suite '{suite.name}' opened an episode with another prompt "
+            "than its first reset gave (is reset deterministic?), so the oracle's turns cannot be matched to it"
+        ) from None
+    for ep in episodes:
+        ep.env_state["script_exhausted"] = engine.exhausted(ep.prompt_ids)
     score_episodes(suite, episodes)
     return episodes
 
@@ -106,20 +114,30 @@ def token_loss_sum(model: Any, episodes: list[Episode], pad_id: int) -> tuple[to
         attention_mask=attention.to(device),
         position_ids=positions.to(device),
         logits_to_keep=keep,
+        use_cache=False,
     ).logits
-    predicted = logits[:, :-1].float()  # position t predicts token t+1
     labels = ids[:, -keep + 1 :].to(device)
     mask = target[:, -keep + 1 :].to(device).bool()
-    losses = torch.nn.functional.cross_entropy(predicted.transpose(1, 2), labels, reduction="none")
-    return (losses * mask).sum(), int(mask.sum())
+    predicted = logits[:, :-1][mask].float()  # position t predicts token t+1; only model tokens, in fp32
+    loss = torch.nn.functional.cross_entropy(predicted, labels[mask], reduction="sum")
+    return loss, int(mask.sum())
 
 
 def fine_tune(
-    model: Any, episodes: list[Episode], cfg: WarmStartConfig, pad_id: int, seed: int, say: Callable[[str], None]
+    model: Any,
+    episodes: list[Episode],
+    cfg: WarmStartConfig,
+    pad_id: int,
+    seed: int,
+    say: Callable[[str], None],
+    gradient_checkpointing: bool = False,
 ) -> tuple[int, float, float]:
     """AdamW on the oracle's model tokens; returns (optimizer steps, first loss, last loss) with each loss the
     mean per-token cross-entropy of its optimizer step."""
     params = [p for p in model.parameters() if p.requires_grad]
+    if gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
+        # transformers turns it on only inside Trainer.train(); the warm start runs before that
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
     rng = random.Random(seed)
     total = cfg.epochs * -(-len(episodes) // cfg.batch_size)
@@ -160,16 +178,18 @@ def warm_start(
     cfg: WarmStartConfig,
     seed: int,
     say: Callable[[str], None],
+    gradient_checkpointing: bool = False,
 ) -> WarmStartReport:
     """Record up to cfg.demos oracle episodes of `examples`, keep the successful ones, fine-tune on them."""
     started = time.perf_counter()
     episodes = record_demonstrations(suite, examples, tokenizer, eos_ids, settings, cfg.demos)
-    solved = [ep for ep in episodes if ep.success and sum(ep.mask)]
+    # an episode that outlived its script (the environment wanted more turns) ends in empty turns: not a demonstration
+    solved = [ep for ep in episodes if ep.success and sum(ep.mask) and not ep.env_state.get("script_exhausted")]
     say(f"warm start: the oracle solved {len(solved)}/{len(episodes)} train examples; fine-tuning on them")
     if not solved:
         raise UserError("trainer.warm_start: no oracle episode succeeded within the rollout budgets")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
-    steps, first, last = fine_tune(model, solved, cfg, pad_id, seed, say)
+    steps, first, last = fine_tune(model, solved, cfg, pad_id, seed, say, gradient_checkpointing)
     return WarmStartReport(
         demos=len(solved),
         demo_success=len(solved) / len(episodes),

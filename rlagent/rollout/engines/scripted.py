@@ -38,6 +38,11 @@ class ScriptedEngine:
                 return key
         raise KeyError("no script starts with this prompt")
 
+    def exhausted(self, prompt_ids: list[int]) -> bool:
+        """Whether the conversation asked for more turns than its script has."""
+        key = tuple(prompt_ids)
+        return self._played.get(key, 0) > len(self._scripts.get(key, []))
+
     def generate(self, prompts: list[list[int]], sampling: list[Sampling]) -> list[Generation]:
         out = []
         for ids, params in zip(prompts, sampling, strict=True):

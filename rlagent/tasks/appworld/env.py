@@ -74,8 +74,12 @@ class AppWorldEnvironment:
             )
         except Exception as exc:  # a world that fails to start is errored, whatever raised
             self._fail(exc)
-            self.info = {"task_id": self.task_id, "instruction": "(the world server failed)", "datetime": "",
-                         "supervisor": {"first_name": "", "last_name": "", "email": "", "phone_number": ""}}
+            self.info = {
+                "task_id": self.task_id,
+                "instruction": "(the world server failed)",
+                "datetime": "",
+                "supervisor": {"first_name": "", "last_name": "", "email": "", "phone_number": ""},
+            }
         return opening_messages(self.info, self.cfg.demonstration, self.tools_mode)
 
     def step(self, action_text: str) -> StepResult:

@@ -100,8 +100,10 @@ def opening_messages(info: dict[str, Any], demonstration: bool, tools: bool) -> 
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
     if demonstration:
         if tools:
-            steps = "\n".join(f"Step {i}: {reply}\nOutput: {out or 'Execution successful.'}"
-                              for i, (reply, out) in enumerate(EXAMPLE, 1))
+            steps = "\n".join(
+                f"Step {i}: {reply}\nOutput: {out or 'Execution successful.'}"
+                for i, (reply, out) in enumerate(EXAMPLE, 1)
+            )
             messages[0]["content"] += f"\n\nA worked example.\n{EXAMPLE_TASK}\n{steps}"
         else:
             messages.append({"role": "user", "content": EXAMPLE_TASK})

@@ -47,13 +47,17 @@ class CustomEnvironment:
             self.instance = self.thread.call(self.plugin.factory, timeout=limit)
             extra = self.thread.call(self.instance.reset, timeout=limit, **self.example.data)
         except CallTimeout:
-            raise UserError(f"{label}() and reset(**row) took longer than task.custom.reset_timeout_s={limit:g} "
-                            f"on example {self.example.id}") from None
+            raise UserError(
+                f"{label}() and reset(**row) took longer than task.custom.reset_timeout_s={limit:g} "
+                f"on example {self.example.id}"
+            ) from None
         except Exception as exc:
             raise UserError(f"{label}.reset failed on example {self.example.id}: {describe(exc)}") from None
         if extra is not None and not isinstance(extra, str):
-            raise UserError(f"{label}.reset returned {type(extra).__name__} on example {self.example.id}; "
-                            "it must return None or text to append to the prompt")
+            raise UserError(
+                f"{label}.reset returned {type(extra).__name__} on example {self.example.id}; "
+                "it must return None or text to append to the prompt"
+            )
         messages = prompt_messages(self.example.data)
         if extra:
             messages[-1] = {**messages[-1], "content": messages[-1]["content"] + extra}
@@ -87,19 +91,30 @@ class CustomEnvironment:
             self.completion.append(protocol.assistant_message(action, []))
             return StepResult(None, done=True)
         if len(calls) > self.custom.max_calls_per_turn:
-            return self._refuse(action, f"Your reply makes {len(calls)} tool calls; make at most "
-                                        f"{self.custom.max_calls_per_turn} per reply.")
+            return self._refuse(
+                action,
+                f"Your reply makes {len(calls)} tool calls; make at most {self.custom.max_calls_per_turn} per reply.",
+            )
         left = self.custom.max_tool_calls - len(self.calls)
         if left <= 0:
-            return self._refuse(action, f"You have used all {self.custom.max_tool_calls} tool calls. "
-                                        "Reply with your final answer now, without a tool call.")
+            return self._refuse(
+                action,
+                f"You have used all {self.custom.max_tool_calls} tool calls. "
+                "Reply with your final answer now, without a tool call.",
+            )
         self.completion.append(protocol.assistant_message(action, calls))
         results = []
         for call in calls[:left]:
             tool = self.plugin.tools[call.name]
             assert self.thread is not None
-            text, record = run_call(self.instance, tool, call.arguments, self.thread,
-                                    self.plugin.timeout(self.custom, call.name), self.custom.max_observation_chars)
+            text, record = run_call(
+                self.instance,
+                tool,
+                call.arguments,
+                self.thread,
+                self.plugin.timeout(self.custom, call.name),
+                self.custom.max_observation_chars,
+            )
             self.calls.append(record)
             results.append((call.name, text))
             self.completion.append({"role": "tool", "name": call.name, "content": text})
@@ -107,8 +122,13 @@ class CustomEnvironment:
                 self.error = f"tool {record.error} (a sync tool cannot be interrupted; make it async)"
                 return StepResult(None, done=True, tool_calls=len(results))
         if len(calls) > left:
-            results.append(("limit", f"Only {left} of your calls ran: the episode's {self.custom.max_tool_calls} "
-                                     "tool calls are used up."))
+            results.append(
+                (
+                    "limit",
+                    f"Only {left} of your calls ran: the episode's {self.custom.max_tool_calls} "
+                    "tool calls are used up.",
+                )
+            )
         return StepResult(protocol.observation(results, self.tools_mode), done=False, tool_calls=len(results))
 
     # --- end --------------------------------------------------------------------------------------
@@ -117,8 +137,14 @@ class CustomEnvironment:
             reward, metrics = 0.0, {}
             if not self.error and self.thread is not None:
                 thread, limit = self.thread, self.custom.reset_timeout_s
-                reward, metrics = score(self.plugin, self.instance, self.completion, self.example.data,
-                                        self.example.id, lambda fn, *a, **k: thread.call(fn, *a, timeout=limit, **k))
+                reward, metrics = score(
+                    self.plugin,
+                    self.instance,
+                    self.completion,
+                    self.example.data,
+                    self.example.id,
+                    lambda fn, *a, **k: thread.call(fn, *a, timeout=limit, **k),
+                )
             self._state = {
                 "final_answer": self.final_answer,
                 "calls": [asdict(c) for c in self.calls],

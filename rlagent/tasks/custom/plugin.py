@@ -99,8 +99,9 @@ def load_plugin(cfg: CustomTaskConfig) -> Plugin:
     names = [t.name for t in tools]
     for name, seconds in cfg.tool_timeouts.items():
         if name not in names:
-            raise UserError(f"task.custom.tool_timeouts names '{name}', which is not a tool of {label}; "
-                            f"tools: {', '.join(names)}")
+            raise UserError(
+                f"task.custom.tool_timeouts names '{name}', which is not a tool of {label}; tools: {', '.join(names)}"
+            )
         if seconds <= 0:
             raise UserError(f"task.custom.tool_timeouts.{name}={seconds} must be positive")
     return Plugin(

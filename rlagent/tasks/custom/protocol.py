@@ -59,8 +59,9 @@ def _untagged(body: str, known: list[str]) -> list[str]:
     except json.JSONDecodeError:
         return []
     items = value if isinstance(value, list) else [value]
-    if items and all(isinstance(i, dict) and i.get("name") in known and isinstance(i.get("arguments", {}), dict)
-                     for i in items):
+    if items and all(
+        isinstance(i, dict) and i.get("name") in known and isinstance(i.get("arguments", {}), dict) for i in items
+    ):
         return [json.dumps(i) for i in items]
     return []
 
@@ -81,7 +82,7 @@ def parse_calls(text: str, known: list[str]) -> list[ToolCall] | str:
         try:
             call = json.loads(block)
         except json.JSONDecodeError as exc:
-            return f"A tool call is not valid JSON ({exc.msg}); write {{\"name\": ..., \"arguments\": {{...}}}}."
+            return f'A tool call is not valid JSON ({exc.msg}); write {{"name": ..., "arguments": {{...}}}}.'
         if not isinstance(call, dict) or not isinstance(call.get("name"), str):
             return 'A tool call is {"name": ..., "arguments": {...}}.'
         arguments = call.get("arguments", call.get("parameters", {}))

@@ -77,6 +77,11 @@ class CustomSuite:
             raise UserError(f"task.custom.oracle failed on row {example.id}: {describe(exc)}") from None
         if not turns:
             return None
+        if not isinstance(turns, (list, tuple)):
+            raise UserError(
+                f"task.custom.oracle returned a {type(turns).__name__} for row {example.id}; it must return a list "
+                "of turns (tool calls as {'name': ..., 'arguments': {...}} and strings)"
+            )
         return [self._turn(turn, example.id) for turn in turns]
 
     def _turn(self, turn: Any, row: str) -> str:
@@ -92,5 +97,10 @@ class CustomSuite:
                 f"task.custom.oracle returned {str(turn)[:80]!r} for row {row}; each turn is a string or "
                 f"{{'name': <one of {', '.join(known)}>, 'arguments': {{...}}}}"
             )
-        call = json.dumps({"name": turn["name"], "arguments": turn.get("arguments", {})})
+        try:
+            call = json.dumps({"name": turn["name"], "arguments": turn.get("arguments", {})})
+        except (TypeError, ValueError) as exc:
+            raise UserError(
+                f"task.custom.oracle: the arguments of {turn['name']} for row {row} are not JSON: {exc}"
+            ) from None
         return f"<tool_call>\n{call}\n</tool_call>"

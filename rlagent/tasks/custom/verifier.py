@@ -28,5 +28,8 @@ class CustomVerifier:
         if state.get("errored"):
             return Score(reward=0.0, success=False, metrics=metrics)
         reward = float(state["reward"])
-        return Score(reward=reward, success=reward >= self.success_threshold,
-                     metrics={**state.get("reward_metrics", {}), **metrics})
+        return Score(
+            reward=reward,
+            success=reward >= self.success_threshold,
+            metrics={**state.get("reward_metrics", {}), **metrics},
+        )
