@@ -124,14 +124,16 @@ def pair_cells(p: PairComparison) -> list[str]:
         p.split,
         p.run_a,
         p.run_b,
-        f"{d.delta:+.3f}",
-        f"{d.low:+.3f} to {d.high:+.3f}",
-        f"{d.p_value:.3g}",
-        d.verdict,
+        *difference_cells(d),
         str(len(p.gained)),
         str(len(p.lost)),
         "paired" if d.paired else "unpaired",
     ]
+
+
+def difference_cells(d: Difference) -> list[str]:
+    """Δ success, its 95% interval, the p-value and the verdict, as table cells."""
+    return [d.delta_text, d.interval_text, f"{d.p_value:.3g}", d.verdict]
 
 
 def summary_rows(runs: list[RunRecord], split: str | None) -> list[SummaryRow]:
@@ -240,14 +242,4 @@ def within_run_changes(runs: list[RunRecord], split: str | None) -> list[WithinR
 
 
 def within_cells(w: WithinRun) -> list[str]:
-    d = w.difference
-    return [
-        w.run,
-        w.split,
-        w.start,
-        w.end,
-        f"{d.delta:+.3f}",
-        f"{d.low:+.3f} to {d.high:+.3f}",
-        fmt(d.p_value),
-        d.verdict,
-    ]
+    return [w.run, w.split, w.start, w.end, *difference_cells(w.difference)]

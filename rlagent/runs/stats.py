@@ -24,6 +24,14 @@ class Difference:
         return self.low <= 0.0 <= self.high
 
     @property
+    def delta_text(self) -> str:
+        return f"{self.delta:+.3f}"
+
+    @property
+    def interval_text(self) -> str:
+        return f"{self.low:+.3f} to {self.high:+.3f}"
+
+    @property
     def verdict(self) -> str:
         if self.within_noise:
             return "within noise"

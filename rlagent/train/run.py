@@ -142,8 +142,11 @@ def eval_progress_table(run: RunDir, split: str) -> Table | None:
         if row["step"] == 0 and rows[0]["step"] == BASE_STEP:
             label = "step 0 (warm start)"
         table.add_column(label, justify="right")
-    keys = ("success", "em", "f1", "sgc", "tests_passed", "reward", "answered", "searches", "code_error_rate")
-    for key in (*keys, "turns", "malformed_rate", "examples"):
+    keys = (
+        "success", "em", "f1", "sgc", "tests_passed", "reward", "answered", "searches", "code_error_rate", "turns",
+        "malformed_rate", "examples",
+    )  # fmt: skip
+    for key in keys:
         if prefix + key in shown[0]:
             table.add_row(key, *[f"{row.get(prefix + key, float('nan')):.3f}" for row in shown])
     baselines = shown[:2] if len(shown) == 3 else shown[:1]  # base, and the warm-started policy when shown
@@ -154,15 +157,19 @@ def eval_progress_table(run: RunDir, split: str) -> Table | None:
             if before and after:
                 d = paired_difference(before, after)
                 cells = [""] * len(shown)
-                cells[shown.index(row)] = f"{d.delta:+.3f} ({d.low:+.3f} to {d.high:+.3f})"
+                cells[shown.index(row)] = f"{d.delta_text} ({d.interval_text})"
                 header = table.columns[shown.index(baseline) + 1].header
                 table.add_row(f"success change vs {header} (95% CI)", *cells)
     return table
 
 
+def eval_tag(step: int) -> str:
+    """The tag of the evaluation a training run makes at `step` (eval/<split>-<tag>.json)."""
+    return "base" if step == BASE_STEP else f"step-{step}"
+
+
 def _per_example(run: RunDir, split: str, step: int) -> dict[str, list[bool]] | None:
-    name = f"{split}-base" if step == BASE_STEP else f"{split}-step-{step}"
-    path = run.eval / f"{name}.json"
+    path = run.eval / f"{split}-{eval_tag(step)}.json"
     if not path.is_file():
         return None
     return json.loads(path.read_text()).get("per_example") or None
@@ -245,9 +252,9 @@ def train(
         def say(line: str) -> None:
             err_console.print(line, highlight=False, soft_wrap=True, markup=False)
 
-        def evaluate(step: int, tag: str | None = None) -> None:
+        def evaluate(step: int) -> None:
             agent.sync(trainer.model, step)
-            what = "the base policy" if tag == "base" else f"step {step}"
+            what = "the base policy" if step == BASE_STEP else f"step {step}"
             if not live:
                 say(f"eval {cfg.task.eval_split} at {what}: up to {cfg.trainer.eval_limit} examples ...")
             result = run_eval(
@@ -257,7 +264,7 @@ def train(
                 engine=engine,
                 split=cfg.task.eval_split,
                 limit=cfg.trainer.eval_limit,
-                tag=tag or f"step-{step}",
+                tag=eval_tag(step),
                 step=step,
                 show_progress=False,
             )
@@ -273,9 +280,13 @@ def train(
 
         if cfg.trainer.warm_start.demos and resume_from is None:
             ws = cfg.trainer.warm_start
-            if cfg.trainer.eval_steps and ws.eval_base and not (run.eval / f"{cfg.task.eval_split}-base.json").exists():
+            if (
+                cfg.trainer.eval_steps
+                and ws.eval_base
+                and not (run.eval / f"{cfg.task.eval_split}-{eval_tag(BASE_STEP)}.json").exists()
+            ):
                 agent.synced_step = BASE_STEP  # the engine holds the base weights: nothing to push
-                evaluate(BASE_STEP, "base")  # the policy before the warm start, logged at step -1
+                evaluate(BASE_STEP)  # the policy before the warm start, logged at step -1
             report = warm_start(
                 trainer.model,
                 suite,
