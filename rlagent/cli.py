@@ -1,4 +1,4 @@
-"""The `rlagent` command line: train, eval, compare-runs, new-task, recipes, models."""
+"""The `rlagent` command line: train, eval, compare-runs, runs, new-task, recipes, models."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ app = typer.Typer(
 )
 recipes_app = typer.Typer(help="List, show and explain recipes.", no_args_is_help=True)
 models_app = typer.Typer(help="List models and prepare the embedded ones offline.", no_args_is_help=True)
+runs_app = typer.Typer(help="List run directories and show one run.", no_args_is_help=True)
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(models_app, name="models")
+app.add_typer(runs_app, name="runs")
 
 
 def _appsim_app() -> typer.Typer:
@@ -31,24 +33,41 @@ def _appsim_app() -> typer.Typer:
 app.add_typer(_appsim_app(), name="appsim")
 
 OVERRIDES_HELP = "recipe=NAME followed by Hydra overrides, e.g. trainer.max_steps=50 model=smollm2-135m."
+DRY_RUN_HELP = (
+    "Validate the recipe, data and model path, print the resolved recipe, the example counts and a token estimate, "
+    "and exit without creating a run directory or loading the model."
+)
+DRY_RUN = "--dry-run"
+
+
+def _split_dry_run(overrides: list[str] | None, flag: bool) -> tuple[list[str], bool]:
+    """Hydra overrides without --dry-run (wherever it stood), and whether it was given."""
+    rest = [item for item in overrides or [] if item != DRY_RUN]
+    return rest, flag or len(rest) != len(overrides or [])
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @friendly
-def train(overrides: list[str] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False)) -> None:
+def train(
+    overrides: list[str] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+    dry_run: bool = typer.Option(False, DRY_RUN, help=DRY_RUN_HELP),
+) -> None:
     """Train a policy with online GRPO: vLLM rollouts, verifier rewards, TRL updates."""
     from rlagent.train.run import train_command
 
-    train_command(list(overrides or []))
+    train_command(*_split_dry_run(overrides, dry_run))
 
 
 @app.command(name="eval", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @friendly
-def eval_(overrides: list[str] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False)) -> None:
+def eval_(
+    overrides: list[str] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+    dry_run: bool = typer.Option(False, DRY_RUN, help=DRY_RUN_HELP),
+) -> None:
     """Evaluate a model or checkpoint: task.split, eval.num_samples (pass@k), task.limit, checkpoint=DIR."""
     from rlagent.evaluate.command import eval_command
 
-    eval_command(list(overrides or []))
+    eval_command(*_split_dry_run(overrides, dry_run))
 
 
 @app.command(name="compare-runs")
@@ -62,6 +81,29 @@ def compare_runs(
     from rlagent.runs.compare_command import compare_command
 
     compare_command(runs, split=split, output=output)
+
+
+@runs_app.command("list")
+@friendly
+def runs_list(
+    directory: Path = typer.Argument(
+        None, help="Folder searched for run directories; default: the default run.root (runs).", show_default=False
+    ),
+) -> None:
+    """A table of the runs under a folder: recipe, status, steps, best and last evaluation, start and wall time."""
+    from rlagent.config.schema import RunConfig
+    from rlagent.runs.runs_command import list_command
+
+    list_command(directory or Path(RunConfig().root))
+
+
+@runs_app.command("show")
+@friendly
+def runs_show(run: Path = typer.Argument(..., help="A run directory.")) -> None:
+    """One run: status, configuration summary, every evaluation with its 95% interval, per-step curves."""
+    from rlagent.runs.runs_command import show_command
+
+    show_command(run)
 
 
 @app.command(name="new-task")

@@ -17,7 +17,7 @@ def rlagent(*args):
 def test_help_lists_every_command():
     result = rlagent("--help")
     assert result.returncode == 0
-    for command in ("train", "eval", "compare-runs", "recipes", "models"):
+    for command in ("train", "eval", "compare-runs", "runs", "recipes", "models"):
         assert command in result.stdout
     for sub in (
         ("recipes", "--help"),
@@ -25,6 +25,8 @@ def test_help_lists_every_command():
         ("train", "--help"),
         ("eval", "--help"),
         ("compare-runs", "--help"),
+        ("runs", "list", "--help"),
+        ("runs", "show", "--help"),
         ("models", "prepare", "--help"),
     ):
         assert rlagent(*sub).returncode == 0, sub

@@ -12,11 +12,16 @@ from rlagent.tasks.registry import build_suite
 from rlagent.ui import out_console
 
 
-def eval_command(overrides: list[str]) -> None:
+def eval_command(overrides: list[str], dry_run: bool = False) -> None:
     cfg, _ = compose_recipe(overrides)
     suite = build_suite(cfg.task)
     split = cfg.task.split or cfg.task.eval_split
-    suite.examples(split)  # bad data paths fail here, before a run directory exists
+    examples = suite.examples(split)  # bad data paths fail here, before a run directory exists
+    if dry_run:
+        from rlagent.dry_run import report_eval
+
+        report_eval(cfg, split, len(examples))
+        return
     if cfg.rollout.engine != "openai":
         policy_path(cfg)
         chat_template_override(cfg)

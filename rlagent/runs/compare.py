@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlagent.evaluate.metrics import wilson_interval
 from rlagent.runs.load import EvalRecord, RunRecord, flatten
 from rlagent.runs.stats import Difference, paired_difference, unpaired_difference
 
@@ -30,10 +29,7 @@ class SummaryRow:
 
     @property
     def interval(self) -> tuple[float, float]:
-        m = self.final.metrics
-        if "success_ci_low" in m:
-            return m["success_ci_low"], m["success_ci_high"]
-        return wilson_interval(m.get("success_first", 0.0) * m.get("examples", 0), int(m.get("examples", 0)))
+        return self.final.interval
 
 
 @dataclass

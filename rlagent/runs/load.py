@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from rlagent.evaluate.metrics import wilson_interval
 from rlagent.runs.files import read_jsonl
 from rlagent.runs.rundir import CONFIG, STATUS
 
@@ -25,6 +26,14 @@ class EvalRecord:
     engine: str
     rollouts: Path
 
+    @property
+    def interval(self) -> tuple[float, float]:
+        """95% interval of the first-sample success: as the evaluation recorded it, else Wilson's."""
+        m = self.metrics
+        if "success_ci_low" in m:
+            return m["success_ci_low"], m["success_ci_high"]
+        return wilson_interval(m.get("success_first", 0.0) * m.get("examples", 0), int(m.get("examples", 0)))
+
     def transcript(self, example_id: str) -> dict[str, Any] | None:
         """The first recorded episode of an example, or None."""
         if not self.rollouts.is_file():
@@ -37,12 +46,13 @@ class EvalRecord:
 
 @dataclass
 class RunRecord:
-    """A run directory as compare-runs sees it."""
+    """A run directory read back: run.json (`info`), config.yaml, metrics.jsonl and eval/."""
 
     path: Path
     recipe: str
     status: str
     config: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)
     train_rows: list[dict[str, Any]] = field(default_factory=list)
     eval_rows: list[dict[str, Any]] = field(default_factory=list)
     evals: list[EvalRecord] = field(default_factory=list)
@@ -90,8 +100,9 @@ def _load_eval(path: Path) -> EvalRecord:
     )
 
 
-def load_run(path: Path) -> RunRecord:
-    """Load a run directory, or raise SkippedRun naming what is missing or partial."""
+def read_run(path: Path) -> RunRecord:
+    """Read a run directory whatever its status (running, failed, completed), or raise SkippedRun naming
+    what is missing or unreadable."""
     if not path.is_dir():
         raise SkippedRun(f"{path}: not a directory")
     if not (path / CONFIG).is_file():
@@ -100,14 +111,12 @@ def load_run(path: Path) -> RunRecord:
         status = json.loads((path / STATUS).read_text())
     except (OSError, json.JSONDecodeError):
         raise SkippedRun(f"{path}: no readable {STATUS}") from None
-    state = status.get("status", "unknown")
-    if state != "completed":
-        raise SkippedRun(f"{path}: partial run (status: {state})")
     try:
         config = yaml.safe_load((path / CONFIG).read_text()) or {}
     except yaml.YAMLError as exc:
         raise SkippedRun(f"{path}: unreadable {CONFIG} ({exc})") from None
-    run = RunRecord(path=path, recipe=str(config.get("name", "?")), status=state, config=config)
+    state = status.get("status", "unknown")
+    run = RunRecord(path=path, recipe=str(config.get("name", "?")), status=state, config=config, info=status)
     metrics = path / "metrics.jsonl"
     if metrics.is_file():
         for row in read_jsonl(metrics):
@@ -125,6 +134,14 @@ def load_run(path: Path) -> RunRecord:
 
         finished = datetime.fromisoformat(status["finished"]).timestamp()
         run.wall_s = max(0.0, finished - status["started_unix"])
+    return run
+
+
+def load_run(path: Path) -> RunRecord:
+    """A finished run directory for comparison, or raise SkippedRun naming what is missing or partial."""
+    run = read_run(path)
+    if run.status != "completed":
+        raise SkippedRun(f"{path}: partial run (status: {run.status})")
     if not run.evals and not run.train_rows:
         raise SkippedRun(f"{path}: no evaluations and no training metrics yet")
     return run

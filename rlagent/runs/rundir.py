@@ -118,20 +118,24 @@ def default_run_path(cfg: RecipeConfig, command: str) -> Path:
     return Path(cfg.run.root) / f"{cfg.name}{suffix}-{stamp}"
 
 
-def open_run_dir(cfg: RecipeConfig, command: str) -> RunDir:
-    """Create the run directory for `command`, or reopen it when resuming; never overwrite a run."""
+def planned_run_path(cfg: RecipeConfig, command: str) -> Path:
+    """The run directory `command` would open, after the checks that refuse it; creates nothing."""
     path = Path(cfg.run.dir) if cfg.run.dir else default_run_path(cfg, command)
-    run = RunDir(path)
-    exists = path.exists() and any(path.iterdir())
     if cfg.resume:
-        if not run.config_path.is_file():
+        if not (path / CONFIG).is_file():
             raise UserError(f"resume=true needs an existing run directory with {CONFIG}: set run.dir (got '{path}')")
-    elif exists:
+    elif path.exists() and any(path.iterdir()):
         raise UserError(
             f"run directory '{path}' already exists; pass resume=true to continue it, or choose another run.dir"
         )
-    else:
-        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def open_run_dir(cfg: RecipeConfig, command: str) -> RunDir:
+    """Create the run directory for `command`, or reopen it when resuming; never overwrite a run."""
+    run = RunDir(planned_run_path(cfg, command))
+    if not cfg.resume:
+        run.path.mkdir(parents=True, exist_ok=True)
         run.created = True
     for sub in (run.rollouts, run.checkpoints, run.eval):
         sub.mkdir(parents=True, exist_ok=True)
@@ -140,10 +144,15 @@ def open_run_dir(cfg: RecipeConfig, command: str) -> RunDir:
     return run
 
 
+def eval_into_existing(cfg: RecipeConfig) -> bool:
+    """Whether `eval` adds its files to the existing run that run.dir names (else it opens a new run)."""
+    return bool(cfg.run.dir) and (Path(str(cfg.run.dir)) / CONFIG).is_file()
+
+
 def open_for_eval(cfg: RecipeConfig) -> RunDir:
     """Eval writes into run.dir when it names an existing run (adding eval files), else into a new run."""
-    if cfg.run.dir and (Path(cfg.run.dir) / CONFIG).is_file():
-        run = RunDir(Path(cfg.run.dir))
+    if eval_into_existing(cfg):
+        run = RunDir(Path(str(cfg.run.dir)))
         run.eval.mkdir(exist_ok=True)
         return run
     return open_run_dir(cfg, "eval")

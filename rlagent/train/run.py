@@ -96,7 +96,7 @@ def _dataset(suite: TaskSuite, examples: list[Example]) -> Any:
     return Dataset.from_list(rows)
 
 
-def train_command(overrides: list[str]) -> None:
+def train_command(overrides: list[str], dry_run: bool = False) -> None:
     cfg, _ = compose_recipe(overrides)
     check_trainable(cfg)
     suite = build_suite(cfg.task)
@@ -105,6 +105,11 @@ def train_command(overrides: list[str]) -> None:
         suite.examples(cfg.task.eval_split)
     if cfg.trainer.warm_start.demos:
         check_oracle(suite, examples, cfg.task.dataset)
+    if dry_run:  # the checks above, the model path's and run.dir's; no run directory, no weights loaded
+        from rlagent.dry_run import report_train
+
+        report_train(cfg, suite, len(examples))
+        return
     model_path = policy_path(cfg)
     chat_template_override(cfg)
     run = open_run_dir(cfg, "train")
