@@ -189,3 +189,31 @@ def test_appsim_oracle_demonstrations_complete_their_tasks(tiny_path):
     )
     assert len(episodes) == 6 and all(ep.success for ep in episodes)
     assert all(len(ep.turns) == 1 and ep.metrics["api_calls"] > 0 for ep in episodes)
+
+
+def test_nq_oracle_is_grounded_in_what_its_search_shows(data_dir):
+    """On real datasets the oracle searches the question and answers only with a gold answer the shown passages
+    contain: every demonstration is grounded, and questions whose search misses get none."""
+    from rlagent.config.schema import TaskConfig
+    from rlagent.tasks.search.answers import normalize_answer
+    from rlagent.tasks.search.suite import SearchSuite
+
+    suite = SearchSuite(TaskConfig(dataset="nq", source="local", data_dir=str(data_dir)))
+    examples = suite.examples("train")[:60]
+    demos = {ex.id: suite.demonstration(ex) for ex in examples}
+    given = [ex for ex in examples if demos[ex.id]]
+    assert 0 < len(given) < len(examples)  # BM25 finds an answer for most questions here, not all
+    for ex in examples:
+        shown = " ".join(
+            normalize_answer(p.render(suite.cfg.search.passage_chars))
+            for p in suite.retriever.search(ex.data["question"], suite.cfg.search.top_k)
+        )
+        turns = demos[ex.id]
+        if turns is None:
+            wanted = [normalize_answer(a) for a in ex.data["answers"]]
+            assert not any(w and f" {w} " in f" {shown} " for w in wanted)
+            continue
+        search, answer = turns
+        assert search == f"<search> {ex.data['question']} </search>"
+        answered = answer.removeprefix("<answer> ").removesuffix(" </answer>")
+        assert answered in ex.data["answers"] and f" {normalize_answer(answered)} " in f" {shown} "

@@ -29,6 +29,13 @@ class LoraConfig:
         help="Names of the linear modules that get adapters.",
         factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     )
+    sync: str = option(
+        "merged",
+        help="How the trained adapter reaches the vLLM engine: merged (merge it into the base weights and reload "
+        "every weight; any engine) or adapter (save only the adapter and serve it as a vLLM LoRA: little to move, "
+        "but every generated token pays the adapter's matmuls; docs/PERFORMANCE.md measures both).",
+        choices=("merged", "adapter"),
+    )
 
 
 @dataclass

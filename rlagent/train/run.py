@@ -24,6 +24,24 @@ BASE_STEP = -1
 SINK_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
 
+# LoRA ranks vLLM can serve (vllm.config.lora).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def check_adapter_sync(cfg: RecipeConfig) -> None:
+    """model.lora.sync=adapter: what vLLM would reject when it loads the adapter, caught up front."""
+    lora = cfg.model.lora
+    if not lora.enabled or cfg.rollout.engine != "vllm":
+        raise UserError("model.lora.sync=adapter needs model.lora.enabled=true and rollout.engine=vllm")
+    if lora.r not in VLLM_LORA_RANKS:
+        raise UserError(f"model.lora.sync=adapter: vLLM serves LoRA ranks {VLLM_LORA_RANKS}, not r={lora.r}")
+    unsupported = sorted(set(lora.target_modules) & {"embed_tokens", "lm_head"})
+    if unsupported:
+        raise UserError(
+            f"model.lora.sync=adapter: vLLM cannot serve adapters on {unsupported}; use model.lora.sync=merged"
+        )
+
+
 def check_trainable(cfg: RecipeConfig) -> None:
     if cfg.rollout.engine == "openai":
         raise UserError("rollout.engine=openai cannot train (text only, no token ids); use vllm or hf")
@@ -43,6 +61,8 @@ def check_trainable(cfg: RecipeConfig) -> None:
     lora = cfg.model.lora
     if lora.enabled and (lora.r < 1 or lora.alpha <= 0 or not 0.0 <= lora.dropout < 1.0 or not lora.target_modules):
         raise UserError("model.lora needs r >= 1, alpha > 0, 0 <= dropout < 1 and at least one target module")
+    if lora.sync == "adapter":
+        check_adapter_sync(cfg)
     if cfg.rollout.temperature <= 0:
         raise UserError(f"rollout.temperature={cfg.rollout.temperature} must be > 0 for training (on-policy sampling)")
     for sink in cfg.trainer.report_to:
@@ -73,13 +93,14 @@ def check_oracle(suite: TaskSuite, examples: list[Example], dataset: str) -> Non
     if not has_oracle(suite):
         raise UserError(
             f"trainer.warm_start.demos is set but task.dataset={dataset} has no oracle to demonstrate it; "
-            "the embedded knowledge base (task=synthetic_kb), appsim and task=custom with task.custom.oracle have "
-            "one, or set trainer.warm_start.demos=0"
+            "the search suite (task=synthetic_kb, nq, musique), appsim and task=custom with task.custom.oracle "
+            "have one, or set trainer.warm_start.demos=0"
         )
     if not any(suite.demonstration(ex) for ex in examples[:50]):  # type: ignore[attr-defined]
         raise UserError(
             f"trainer.warm_start.demos is set but the oracle of task.dataset={dataset} returned no demonstration "
-            "for the first 50 train examples (real datasets such as NQ have no oracle here)"
+            "for the first 50 train examples (on NQ and MuSiQue it demonstrates only questions whose gold answer "
+            "is in the passages a search for the question returns)"
         )
 
 
@@ -215,7 +236,7 @@ def train(
     hf_logging.disable_progress_bar()
     own_engine = engine is None
     if own_engine:
-        engine = build_engine(cfg, model_path)
+        engine = build_engine(cfg, model_path, training=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=cfg.model.trust_remote_code)
         tokenizer.chat_template = engine.tokenizer.chat_template  # model.chat_template, when set

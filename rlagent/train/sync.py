@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,11 +36,25 @@ def policy_weights(model: Any) -> Iterator[list[tuple[str, torch.Tensor]]]:
 
 
 def push_weights(model: Any, engine: Any) -> float:
-    """Load the policy's current weights into `engine`; return the seconds it took."""
+    """Load the policy's current weights into `engine`; return the seconds it took. A LoRA policy goes as its
+    adapter alone when the engine serves adapters (model.lora.sync=adapter), else merged into full weights."""
     started = time.perf_counter()
-    with torch.no_grad(), policy_weights(model) as weights:
-        engine.load_weights(weights)
+    if _is_peft(model) and getattr(engine, "serves_adapters", False):
+        push_adapter(model, engine)
+    else:
+        with torch.no_grad(), policy_weights(model) as weights:
+            engine.load_weights(weights)
     return time.perf_counter() - started
+
+
+def push_adapter(model: Any, engine: Any) -> None:
+    """Save the policy's adapter (peft's format) to a scratch folder and have the engine serve it."""
+    folder = tempfile.mkdtemp(prefix="rlagent-adapter-")
+    try:
+        model.save_pretrained(folder)
+        engine.load_adapter(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def logprob_mismatch(trainer_logps: torch.Tensor, engine_logps: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:

@@ -40,16 +40,17 @@ def chat_template_override(cfg: RecipeConfig) -> str | None:
     return path.read_text()
 
 
-def build_engine(cfg: RecipeConfig, model_path: str | None = None) -> Any:
-    """A VllmEngine, HFEngine or OpenAIEngine for `cfg.rollout.engine`, with model.chat_template applied."""
-    engine = _build(cfg, model_path)
+def build_engine(cfg: RecipeConfig, model_path: str | None = None, training: bool = False) -> Any:
+    """A VllmEngine, HFEngine or OpenAIEngine for `cfg.rollout.engine`, with model.chat_template applied;
+    `training` builds a vLLM engine that serves LoRA adapters when model.lora.sync=adapter."""
+    engine = _build(cfg, model_path, training)
     template = chat_template_override(cfg)
     if template is not None and engine.tokenizer is not None:
         engine.tokenizer.chat_template = template
     return engine
 
 
-def _build(cfg: RecipeConfig, model_path: str | None) -> Any:
+def _build(cfg: RecipeConfig, model_path: str | None, training: bool) -> Any:
     engine = cfg.rollout.engine
     if engine == "openai":
         from rlagent.rollout.engines.openai import OpenAIEngine
@@ -67,4 +68,6 @@ def _build(cfg: RecipeConfig, model_path: str | None) -> Any:
         )
     from rlagent.rollout.engines.vllm import VllmEngine
 
-    return VllmEngine(path, cfg.model, cfg.rollout, seed=cfg.seed)
+    lora = cfg.model.lora
+    adapters = training and lora.enabled and lora.sync == "adapter"
+    return VllmEngine(path, cfg.model, cfg.rollout, seed=cfg.seed, adapters=adapters)

@@ -44,11 +44,14 @@ def eos_token_ids(model_path: str, tokenizer: Any) -> set[int]:
 
 
 class VllmEngine:
-    """`vllm.LLM` in this process: token-id prompts, per-token sampling logprobs, `load_weights`."""
+    """`vllm.LLM` in this process: token-id prompts, per-token sampling logprobs, `load_weights`, and with
+    `adapters=True` (model.lora.sync=adapter) `load_adapter`: the policy's LoRA served as a vLLM adapter."""
 
     name = "vllm"
 
-    def __init__(self, model_path: str, model: ModelConfig, rollout: RolloutConfig, seed: int = 0):
+    def __init__(
+        self, model_path: str, model: ModelConfig, rollout: RolloutConfig, seed: int = 0, adapters: bool = False
+    ):
         # In-process engine core: weights can then be pushed as tensors without serialisation.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         _guard_llvmlite()
@@ -75,6 +78,10 @@ class VllmEngine:
             kwargs["kv_cache_memory_bytes"] = int(settings.kv_cache_memory_gb * 2**30)
         else:
             kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
+        if adapters:
+            kwargs.update(enable_lora=True, max_lora_rank=model.lora.r, max_loras=1)
+        self.serves_adapters = adapters
+        self.adapter: Any = None  # the LoRARequest every generation uses once an adapter was loaded
         self.llm = LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
         self.eos_ids = eos_token_ids(model_path, self.tokenizer)
@@ -102,7 +109,9 @@ class VllmEngine:
             )
             for s in sampling
         ]
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
+        outputs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False, lora_request=self.adapter
+        )
         results = []
         for out in outputs:
             completion = out.outputs[0]
@@ -115,6 +124,22 @@ class VllmEngine:
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
         """Reload the model's weights in place (checkpoint names), then drop cached prefixes."""
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": list(weights)})
+        self.llm.reset_prefix_cache()
+
+    def load_adapter(self, path: str) -> None:
+        """Serve the adapter saved in `path` (peft's save_pretrained) from now on, in place of the last one.
+        It is read while this call runs, so the folder may be deleted afterwards."""
+        if not self.serves_adapters:
+            raise TypeError("this engine was built without LoRA support (model.lora.sync=adapter)")
+        from vllm.lora.request import LoRARequest
+
+        previous = self.adapter
+        version = previous.lora_int_id + 1 if previous is not None else 1
+        if previous is not None:
+            self.llm.llm_engine.remove_lora(previous.lora_int_id)
+        request = LoRARequest(f"policy-{version}", version, path)
+        self.llm.llm_engine.add_lora(request)
+        self.adapter = request
         self.llm.reset_prefix_cache()
 
     def close(self) -> None:
