@@ -34,6 +34,7 @@ waits for the host the alarm is held back and raised when the call returns, so t
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import linecache
 import os
@@ -298,17 +299,26 @@ def format_failure(exc: BaseException) -> str:
 
 def stop_leftovers(own_pid_namespace: bool) -> None:
     """Kill the processes the code started and left running, then reap the zombies (they count against
-    RLIMIT_NPROC). In a pid namespace of its own that is every process but this one and bwrap's init;
-    without one, the processes of this process group (a process that called setsid() escapes)."""
-    me, group = os.getpid(), os.getpgid(0)
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) in (me, 1):
-            continue
+    RLIMIT_NPROC). In a pid namespace of its own that is every process but this one and bwrap's init: kill(-1)
+    reaches exactly those and needs no file descriptor (code that holds every fd it may open must not stop
+    this); without one, the processes of this process group (a process that called setsid() escapes)."""
+    if own_pid_namespace:
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)
+    else:
+        me, group = os.getpid(), os.getpgid(0)
         try:
-            if own_pid_namespace or os.getpgid(int(name)) == group:
-                os.kill(int(name), signal.SIGKILL)
-        except OSError:
-            pass
+            names = os.listdir("/proc")
+        except OSError:  # no fd left: the code holds them all
+            names = []
+        for name in names:
+            if not name.isdigit() or int(name) in (me, 1):
+                continue
+            try:
+                if os.getpgid(int(name)) == group:
+                    os.kill(int(name), signal.SIGKILL)
+            except OSError:
+                pass
     while True:
         try:
             pid, _ = os.waitpid(-1, 0)

@@ -23,7 +23,9 @@ process limit was measured):
 Timeouts: the child interrupts the code with an alarm (variables survive); when it has not answered
 `timeout_s + GRACE_S` after the execute began (time spent in the handler not counted), its process group
 is killed and the next execute starts a fresh process (`restarted=True`). A process that dies (memory,
-CPU limit, os._exit) is restarted the same way.
+CPU limit, os._exit) is restarted the same way, and so is one that stops reading its replies (the host never
+blocks on a write) or breaks the protocol. The channel is the child's to forge: its output is made valid
+UTF-8 and cut at what the child itself could produce before the host passes it on.
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ class _Child:
         self.buffer = bytearray()
         self.poll = select.poll()
         self.poll.register(self.proc.stdout.fileno(), select.POLLIN)
+        # writes never block: a child that stops reading (it forged calls and spins) must not hang the host
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        self.write_poll = select.poll()
+        self.write_poll.register(self.proc.stdin.fileno(), select.POLLOUT)
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self.drain = threading.Thread(target=self._drain, daemon=True, name=f"sandbox-stderr-{self.proc.pid}")
         self.drain.start()
@@ -110,9 +116,21 @@ class _Child:
             self.stderr_tail.append(text)
             log.debug("sandbox %d: %s", self.proc.pid, text)
 
-    def send(self, message: dict) -> None:
-        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
-        self.proc.stdin.flush()
+    def send(self, message: dict, deadline: float) -> bool:
+        """Write one message; False when the child has not taken it all by `deadline` (it stopped reading)."""
+        data = memoryview(json.dumps(message).encode() + b"\n")
+        fd = self.proc.stdin.fileno()
+        while data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if not self.write_poll.poll(min(remaining, 3600.0) * 1000):
+                continue
+            try:
+                data = data[os.write(fd, data) :]
+            except BlockingIOError:
+                continue
+        return True
 
     def receive(self, deadline: float) -> dict | str | None:
         """The next message; None at end of file; "timeout" past `deadline`; "garbage" when it is no message."""
@@ -286,9 +304,9 @@ class CodeSandbox:
         deadline = time.monotonic() + timeout + GRACE_S
         calls = 0
         try:
-            child.send({"type": "exec", "code": code, "timeout": timeout})
+            sent = child.send({"type": "exec", "code": code, "timeout": timeout}, deadline)
             while True:
-                message = child.receive(deadline)
+                message = child.receive(deadline) if sent else "timeout"
                 if message == "timeout":
                     text = f"TimeoutError: execution exceeded the {timeout} s limit"
                     note = f"The sandbox process did not stop in time and was restarted: {LOST}."
@@ -300,9 +318,13 @@ class CodeSandbox:
                     started = time.monotonic()
                     reply = self._dispatch(message)
                     deadline += time.monotonic() - started
-                    child.send(reply)
+                    sent = child.send(reply, deadline)
                 elif message.get("type") == "done":
-                    return ExecResult(message["output"], message["failed"], message["timed_out"], False, calls)
+                    if not isinstance(message["output"], str):
+                        message = "garbage"
+                        break
+                    output = self._clean(message["output"])
+                    return ExecResult(output, bool(message["failed"]), bool(message["timed_out"]), False, calls)
                 else:
                     message = "garbage"
                     break
@@ -317,6 +339,16 @@ class CodeSandbox:
             child.drain.join(timeout=1)
             log.info("sandbox: %s; its stderr ended with: %s", why, " | ".join(list(child.stderr_tail)[-3:]))
         return ExecResult(self._failed(f"SandboxError: {why}; it was restarted, {LOST}."), True, False, True, calls)
+
+    def _clean(self, output: str) -> str:
+        """The child's output as the host passes it on: valid UTF-8 (a lone surrogate such as print('\\ud800')
+        would make the tokenizer raise) and no longer than the child itself would make it (stdout and a
+        traceback, each cut at max_output_chars); the channel is the child's, so a forged reply is cut here."""
+        output = output.encode("utf-8", "replace").decode("utf-8")
+        limit = 2 * self.config.max_output_chars + 1000
+        if len(output) > limit:
+            output = output[:limit] + f"\n[output truncated: {len(output) - limit} more characters]\n"
+        return output
 
     @staticmethod
     def _failed(text: str) -> str:
