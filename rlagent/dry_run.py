@@ -1,6 +1,6 @@
 """`--dry-run` of train and eval: after the command's own checks, print the resolved recipe, the example
-counts, where the weights come from and an upper bound on the tokens, without creating a run directory,
-loading a model or starting an engine."""
+counts, where the weights come from and an upper bound on the tokens (and for train, each machine's launch
+command and the memory per GPU), without creating a run directory, loading a model or starting an engine."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def describe_policy(cfg: RecipeConfig) -> str:
     return found
 
 
-def _report(cfg: RecipeConfig, rows: list[tuple[str, str]]) -> None:
+def _report(cfg: RecipeConfig, rows: list[tuple[str, str]], overrides: list[str] | None = None) -> None:
     sys.stdout.write(to_yaml(cfg))
     sys.stdout.flush()
     table = Table(title="dry run", show_header=False)
@@ -58,11 +58,16 @@ def _report(cfg: RecipeConfig, rows: list[tuple[str, str]]) -> None:
     for key, value in rows:
         table.add_row(key, Text(value))
     out_console.print(table)
+    if overrides is not None:  # train: how it launches and what each GPU holds
+        from rlagent.launch.report import print_launch
+
+        print_launch(cfg, overrides)
     err_console.print("dry run: every check passed; no run directory created, no model loaded", highlight=False)
 
 
-def report_train(cfg: RecipeConfig, suite: TaskSuite, train_examples: int) -> None:
-    """The dry run of `rlagent train`, after train_command's checks."""
+def report_train(cfg: RecipeConfig, suite: TaskSuite, train_examples: int, overrides: list[str]) -> None:
+    """The dry run of `rlagent train`, after train_command's checks; `overrides` as given (for the commands that
+    launcher=accelerate prints)."""
     path = planned_run_path(cfg, "train")
     a, t = cfg.algorithm, cfg.trainer
     episodes = t.prompts_per_step * a.num_generations
@@ -90,6 +95,7 @@ def report_train(cfg: RecipeConfig, suite: TaskSuite, train_examples: int) -> No
             ),
             ("tokens in all", f"≤ {tokens * t.max_steps:,} over trainer.max_steps {t.max_steps}"),
         ],
+        overrides,
     )
 
 

@@ -19,6 +19,7 @@ from yaml import YAMLError
 
 from rlagent.config.schema import CONFIG_GROUPS, RecipeConfig
 from rlagent.errors import UserError, allowed_list, did_you_mean
+from rlagent.launch.commands import check_launcher
 
 PRIMARY_CONFIG = "rlagent"
 SCHEMA_NAME = "rlagent_schema"
@@ -173,6 +174,7 @@ def check_consistency(cfg: RecipeConfig) -> None:
             f"rollout.max_episode_tokens={cfg.rollout.max_episode_tokens} must be at least "
             f"rollout.max_new_tokens={cfg.rollout.max_new_tokens}"
         )
+    check_launcher(cfg)
 
 
 def _explain(exc: BaseException) -> str:

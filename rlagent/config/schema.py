@@ -392,6 +392,59 @@ class TrainerConfig:
     )
 
 
+LAUNCH_STRATEGIES = ("ddp", "fsdp2", "zero2", "zero3")
+
+
+@dataclass
+class LauncherConfig:
+    """How `rlagent train` starts: one process here (local), or `accelerate launch` over several processes and
+    machines. Only local runs today; `rlagent train ... launcher=accelerate --dry-run` prints each machine's
+    command and a memory estimate per GPU (docs/SCALING.md)."""
+
+    kind: str = option(
+        "local",
+        help="local: one process on this machine (what runs today); accelerate: `accelerate launch` on every machine "
+        "(planned with --dry-run; running it is not built yet).",
+        choices=("local", "accelerate"),
+    )
+    strategy: str = option(
+        "ddp",
+        help="How the training processes share the policy: ddp (each holds everything), fsdp2 (PyTorch FSDP2: "
+        "weights, gradients and optimizer state sharded), zero2 (DeepSpeed ZeRO-2: gradients and optimizer state "
+        "sharded), zero3 (DeepSpeed ZeRO-3: everything sharded). Presets: launcher=ddp|fsdp2|zero2|zero3.",
+        choices=LAUNCH_STRATEGIES,
+    )
+    num_processes: int = option(
+        1,
+        help="Training processes per machine, one per training GPU (accelerate's --num_processes is the total: "
+        "num_processes x num_machines).",
+    )
+    num_machines: int = option(1, help="Machines taking part; each runs the same command with its own machine_rank.")
+    machine_rank: int = option(
+        0, help="Rank of the machine this command runs on (0: the main machine); the dry run prints every rank's line."
+    )
+    main_process_ip: str | None = option(
+        None, help="Address of machine 0 that the others connect to; required when num_machines > 1."
+    )
+    main_process_port: int = option(29500, help="Port on machine 0 for the rendezvous of the processes.")
+    mixed_precision: str = option(
+        "auto",
+        help="accelerate's --mixed_precision; auto: bf16 when trainer.bf16, else no (the trainer has no fp16 mode).",
+        choices=("auto", "no", "bf16"),
+    )
+    vllm_gpus: int = option(
+        0,
+        help="GPUs per machine given to vLLM alone, rollout.vllm.tensor_parallel_size per engine, next to the "
+        "num_processes training GPUs (LOOP's 32B layout: 4 + 4); 0: every training process holds its own engine on "
+        "its GPU (colocated). Dedicated GPUs need vLLM server mode, which is not built yet: only the dry run plans "
+        "them.",
+    )
+    gpu_memory_gib: float = option(
+        80.0,
+        help="Memory of one GPU in GiB, for the dry run's memory estimate (an H100 80GB shows 81,559 MiB, 79.6 GiB).",
+    )
+
+
 @dataclass
 class EvalConfig:
     """`rlagent eval` settings."""
@@ -430,6 +483,7 @@ class RecipeConfig:
     trainer: TrainerConfig = option(help="Training loop.", factory=TrainerConfig)
     eval: EvalConfig = option(help="Evaluation.", factory=EvalConfig)
     run: RunConfig = option(help="Run directory.", factory=RunConfig)
+    launcher: LauncherConfig = option(help="How training processes start (local, accelerate).", factory=LauncherConfig)
 
 
-CONFIG_GROUPS = ("model", "task", "algorithm", "rollout", "trainer")
+CONFIG_GROUPS = ("model", "task", "algorithm", "rollout", "trainer", "launcher")

@@ -12,6 +12,7 @@ from rich.table import Table
 from rlagent.config.compose import compose_recipe
 from rlagent.config.schema import RecipeConfig
 from rlagent.errors import NotBuiltError, UserError
+from rlagent.launch.commands import check_runnable
 from rlagent.rollout.engines.factory import chat_template_override, policy_path
 from rlagent.runs.rundir import RunDir, open_run_dir
 from rlagent.runs.stats import paired_difference
@@ -119,6 +120,8 @@ def _dataset(suite: TaskSuite, examples: list[Example]) -> Any:
 
 def train_command(overrides: list[str], dry_run: bool = False) -> None:
     cfg, _ = compose_recipe(overrides)
+    if not dry_run:
+        check_runnable(cfg)
     check_trainable(cfg)
     suite = build_suite(cfg.task)
     examples = suite.examples(cfg.task.split or "train")
@@ -129,7 +132,7 @@ def train_command(overrides: list[str], dry_run: bool = False) -> None:
     if dry_run:  # the checks above, the model path's and run.dir's; no run directory, no weights loaded
         from rlagent.dry_run import report_train
 
-        report_train(cfg, suite, len(examples))
+        report_train(cfg, suite, len(examples), overrides)
         return
     model_path = policy_path(cfg)
     chat_template_override(cfg)
