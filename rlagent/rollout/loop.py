@@ -8,6 +8,7 @@ together each turn, and their environment steps run concurrently.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -77,6 +78,7 @@ class _Live:
     env: Environment
     chat: ChatFormat | None
     index: int
+    closed: bool = False
 
 
 class AgentLoop:
@@ -125,6 +127,7 @@ class AgentLoop:
         ep = live.episode
         ep.done, ep.finish_reason, ep.truncated = reason == "done", reason, truncated
         ep.env_state = live.env.state()
+        live.closed = True
         live.env.close()
 
     def _budget(self, ep: Episode) -> int:
@@ -156,7 +159,19 @@ class AgentLoop:
     def _run_batch(
         self, items: Sequence[tuple[Example, int]], seed: int, offset: int, on_done: Callable[[Episode], None] | None
     ) -> list[Episode]:
-        lives = [self._start(ex, sample, offset + i) for i, (ex, sample) in enumerate(items)]
+        lives: list[_Live] = []
+        try:
+            for i, (ex, sample) in enumerate(items):
+                lives.append(self._start(ex, sample, offset + i))
+            return self._play(lives, seed, on_done)
+        except BaseException:  # an error or a stop signal mid-batch: no environment (sandbox, lease) stays open
+            for lv in lives:
+                if not lv.closed:
+                    with contextlib.suppress(Exception):
+                        lv.env.close()
+            raise
+
+    def _play(self, lives: list[_Live], seed: int, on_done: Callable[[Episode], None] | None) -> list[Episode]:
         active = list(lives)
         with ThreadPoolExecutor(max_workers=max(1, self.settings.env_workers)) as pool:
             while active:

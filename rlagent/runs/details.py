@@ -63,6 +63,9 @@ def run_facts(run: RunRecord) -> list[tuple[str, str]]:
     status = status_label(run)
     if info.get("error"):
         status += f": {info['error']}"
+    if info.get("interrupted_by"):  # SIGINT/SIGTERM; resume=true continues from resume_from
+        checkpoint = str(info.get("resume_from") or "").rsplit("/", 1)[-1] or "the start"
+        status += f" by {info['interrupted_by']} (resumes from {checkpoint})"
     finished = info.get("finished")
     rows = [
         ("path", str(run.path)),

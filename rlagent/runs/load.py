@@ -101,7 +101,7 @@ def _load_eval(path: Path) -> EvalRecord:
 
 
 def read_run(path: Path) -> RunRecord:
-    """Read a run directory whatever its status (running, failed, completed), or raise SkippedRun naming
+    """Read a run directory whatever its status (running, failed, interrupted, completed), or raise SkippedRun naming
     what is missing or unreadable."""
     if not path.is_dir():
         raise SkippedRun(f"{path}: not a directory")

@@ -2,7 +2,8 @@
 
 A run directory is created only after the configuration validated, is never overwritten unless the
 run is resumed, and records its status in run.json so that a crashed or partial run is never taken
-for a finished one.
+for a finished one: running, completed, failed (an error), or interrupted (SIGINT/SIGTERM; `resume=true`
+continues it from the checkpoint named in resume_from).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from rlagent.runs.metrics_log import MetricsLog
 CONFIG = "config.yaml"
 _STEP_IN_NAME = re.compile(r"step-0*(\d+)\.")
 STATUS = "run.json"
+ENDED_FIELDS = ("finished", "error", "interrupted_by", "resume_from")
+"""Fields that describe how an invocation ended; a resumed run's start clears them."""
 
 
 def _now() -> str:
@@ -75,9 +78,11 @@ class RunDir:
         write_json_atomic(self.status_path, {**self.status(), **fields})
 
     def start(self, command: str, cfg: RecipeConfig) -> None:
-        history = self.status().get("invocations", [])
+        # how the previous invocation ended goes: a resumed run is running again, not failed or interrupted
+        previous = {k: v for k, v in self.status().items() if k not in ENDED_FIELDS}
+        history = previous.get("invocations", [])
         history.append({"command": command, "started": _now()})
-        self._update_status(
+        fields = dict(
             recipe=cfg.name,
             status="running",
             command=command,
@@ -87,12 +92,18 @@ class RunDir:
             pid=os.getpid(),
             started_unix=time.time(),
         )
+        write_json_atomic(self.status_path, {**previous, **fields})
 
     def finish(self, **summary: Any) -> None:
         self._update_status(status="completed", finished=_now(), **summary)
 
     def fail(self, error: str) -> None:
         self._update_status(status="failed", finished=_now(), error=error)
+
+    def interrupt(self, signal_name: str, checkpoint: Path | None) -> None:
+        """Stopped by SIGINT/SIGTERM: resumable from `checkpoint`, the last complete one (None: from the start)."""
+        resume_from = str(checkpoint) if checkpoint else None
+        self._update_status(status="interrupted", finished=_now(), interrupted_by=signal_name, resume_from=resume_from)
 
     def rewind(self, step: int) -> int:
         """Forget what was logged after `step` (resuming from its checkpoint re-runs those steps):

@@ -16,7 +16,7 @@ from rlagent.runs.progress import STALE
 from rlagent.runs.rundir import STATUS
 from rlagent.ui import err_console, out_console
 
-STATUS_STYLES = {"running": "cyan", "completed": "green", "failed": "red", STALE: "yellow"}
+STATUS_STYLES = {"running": "cyan", "completed": "green", "failed": "red", "interrupted": "magenta", STALE: "yellow"}
 
 
 def _warn(message: str) -> None:

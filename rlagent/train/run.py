@@ -18,6 +18,8 @@ from rlagent.runs.rundir import RunDir, open_run_dir
 from rlagent.runs.stats import paired_difference
 from rlagent.tasks.base import Example, TaskSuite
 from rlagent.tasks.registry import build_suite
+from rlagent.train.checkpoints import CheckpointStore
+from rlagent.train.interrupt import Interrupted, resume_command, stop_on_signals
 from rlagent.ui import err_console, out_console, progress_bar
 
 BASE_STEP = -1
@@ -137,14 +139,26 @@ def train_command(overrides: list[str], dry_run: bool = False) -> None:
     model_path = policy_path(cfg)
     chat_template_override(cfg)
     run = open_run_dir(cfg, "train")
-    try:
-        summary = train(cfg, run, suite, examples, model_path)
-    except UserError as exc:
-        run.abandon(str(exc))
-        raise
-    except BaseException as exc:
-        run.fail(f"{type(exc).__name__}: {exc}")
-        raise
+    with stop_on_signals():  # SIGINT/SIGTERM: interrupted in run.json, resumable, exit 130/143 (train/interrupt.py)
+        try:
+            summary = train(cfg, run, suite, examples, model_path)
+        except Interrupted as stop:
+            run.interrupt(stop.name, CheckpointStore(run.checkpoints).latest())
+            err_console.print(
+                f"interrupted by {stop.name}; resume with: {resume_command(overrides, run.path)}",
+                highlight=False, soft_wrap=True, markup=False,
+            )  # fmt: skip
+            raise SystemExit(stop.exit_code) from None
+        except UserError as exc:
+            run.abandon(str(exc))
+            raise
+        except BaseException as exc:
+            run.fail(f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            close = getattr(suite, "close", None)  # world servers (appsim/AppWorld pools); train() closes the engine
+            if callable(close):
+                close()
     run.finish(**summary)
     table = eval_progress_table(run, cfg.task.eval_split)
     if table is not None:
