@@ -37,12 +37,22 @@ class CheckpointStore:
         (staged / MARKER).write_text(json.dumps({"step": step, "time": time.time(), **info}, indent=2) + "\n")
         final = self.root / f"step-{step}"
         if final.exists():  # the same step saved again (e.g. final save after a periodic one)
-            shutil.rmtree(final)
+            self._remove(final)
         staged.rename(final)
-        shutil.rmtree(self.staging, ignore_errors=True)
+        self.clear_staging()
         return final
+
+    def clear_staging(self) -> None:
+        """Remove what a save killed mid-way left in the staging folder, so no stale file joins the next save."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    @staticmethod
+    def _remove(path: Path) -> None:
+        """Delete a checkpoint: its marker first, so a kill mid-delete never leaves a partial one counted."""
+        (path / MARKER).unlink(missing_ok=True)
+        shutil.rmtree(path, ignore_errors=True)
 
     def prune(self, keep: int | None) -> None:
         if keep:
             for _, path in self.complete()[:-keep]:
-                shutil.rmtree(path, ignore_errors=True)
+                self._remove(path)

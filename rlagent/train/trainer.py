@@ -157,6 +157,7 @@ class AgentGRPOTrainer(GRPOTrainer):
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         """Save into a staging folder with TRL/transformers, then commit it as checkpoints/step-N."""
         step = self.state.global_step
+        self.store.clear_staging()  # a save killed mid-way (and resumed before it) must not leave files in this one
         original = self.args.output_dir
         self.args.output_dir = str(self.store.staging)
         try:
