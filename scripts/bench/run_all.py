@@ -13,6 +13,7 @@ BENCHMARKS = [
     "retokenization_drift.py",
     "bench_sandbox.py",
     "bench_appsim.py",
+    "bench_vs_trl.py",
 ]
 
 
