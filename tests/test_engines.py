@@ -136,3 +136,27 @@ def test_many_long_sampled_prompts_with_seeds(engines):
     prompts = [hf.tokenizer.encode(f"Request {i}.") + base for i in range(48)]  # distinct: no shared prefix
     results = vllm.generate(prompts, [Sampling(max_tokens=4, temperature=1.0, seed=i) for i in range(48)])
     assert len(results) == 48 and all(1 <= len(r.token_ids) <= 4 for r in results)
+
+
+def test_model_chat_template_reaches_the_vllm_prompts(tmp_path, tiny_path):
+    """model.chat_template must change what the agent loop renders with a vLLM engine (vLLM's own tokenizer is
+    a pool of copies that ignores a template set after it loaded)."""
+    from rlagent.config.compose import compose_recipe
+    from rlagent.rollout.chat import ChatFormat
+    from rlagent.rollout.engines.factory import build_engine
+
+    template = tmp_path / "plain.jinja"
+    template.write_text(
+        "{% for m in messages %}<<{{ m['role'] }}>>{{ m['content'] }}{% endfor %}"
+        "{% if add_generation_prompt %}<<assistant>>{% endif %}"
+    )
+    cfg, _ = compose_recipe(
+        ["recipe=smoke_search", f"model.name_or_path={tiny_path}", f"model.chat_template={template}"]
+    )
+    engine = build_engine(cfg)
+    try:
+        chat = ChatFormat(engine.tokenizer, None, {engine.tokenizer.eos_token_id})
+        rendered = engine.tokenizer.decode(chat.prompt_ids([{"role": "user", "content": "hello"}]))
+        assert rendered.endswith("<<user>>hello<<assistant>>"), rendered
+    finally:
+        engine.close()

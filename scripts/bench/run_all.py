@@ -14,6 +14,9 @@ BENCHMARKS = [
     "bench_sandbox.py",
     "bench_appsim.py",
     "bench_vs_trl.py",
+    "bench_loop_overhead.py",
+    "bench_lora_sync.py",
+    "bench_retrieval.py",
 ]
 
 

@@ -43,9 +43,17 @@ def chat_template_override(cfg: RecipeConfig) -> str | None:
 def build_engine(cfg: RecipeConfig, model_path: str | None = None, training: bool = False) -> Any:
     """A VllmEngine, HFEngine or OpenAIEngine for `cfg.rollout.engine`, with model.chat_template applied;
     `training` builds a vLLM engine that serves LoRA adapters when model.lora.sync=adapter."""
-    engine = _build(cfg, model_path, training)
     template = chat_template_override(cfg)
+    engine = _build(cfg, model_path, training)
     if template is not None and engine.tokenizer is not None:
+        if engine.name == "vllm":
+            # vLLM's tokenizer is a pool that renders chats with copies made when it loaded, so a template set
+            # on it afterwards is ignored; the agent loop renders with a plain tokenizer of the same model instead
+            from transformers import AutoTokenizer
+
+            engine.tokenizer = AutoTokenizer.from_pretrained(
+                model_path or policy_path(cfg), trust_remote_code=cfg.model.trust_remote_code
+            )
         engine.tokenizer.chat_template = template
     return engine
 
