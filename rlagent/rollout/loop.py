@@ -19,6 +19,7 @@ from rlagent.config.schema import RecipeConfig
 from rlagent.rollout.chat import ChatFormat
 from rlagent.rollout.engines.base import Generation, Sampling
 from rlagent.rollout.episode import Episode, Turn
+from rlagent.rollout.tool_messages import tool_replies
 from rlagent.tasks.base import Environment, Example, TaskSuite
 
 
@@ -199,7 +200,7 @@ class AgentLoop:
                     else:
                         text = gen.text
                         lv.episode.text_tokens += gen.num_tokens or 0
-                    lv.episode.messages.append({"role": "assistant", "content": text})
+                    lv.episode.messages.append(gen.message or {"role": "assistant", "content": text})
                     texts.append(text)
                 started = time.perf_counter()
                 results = list(pool.map(lambda pair: pair[0].env.step(pair[1]), zip(ready, texts, strict=True)))
@@ -236,7 +237,9 @@ class AgentLoop:
                 self._finish(lv, "max_tokens", truncated=True)
                 return False
             ep.append_env(ids)
-        ep.messages.append(message)
+            ep.messages.append(message)
+        else:  # sent back to a server: tool messages answer the assistant's calls by id
+            ep.messages.extend(tool_replies(ep.messages[-1], message["content"], message["role"], result.tool_results))
         return True
 
 

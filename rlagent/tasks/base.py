@@ -25,6 +25,9 @@ class StepResult:
     done: bool
     malformed: bool = False
     tool_calls: int = 0
+    tool_results: list[str] | None = None
+    """One result per tool call of the turn, in order, when it made several (native tool calls sent back to
+    an OpenAI-compatible server answer each call by id); None: the observation answers every call."""
 
 
 @dataclass

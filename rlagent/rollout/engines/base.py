@@ -30,6 +30,9 @@ class Generation:
     text: str
     finish_reason: str  # "stop" (EOS or stop string) or "length"
     num_tokens: int | None = None  # tokens generated, when only a server's count is known (text engines)
+    message: dict[str, Any] | None = None
+    """A text engine's turn as the assistant message to send back: its content and its tool calls with their
+    ids (see rollout/tool_messages.py); None for token engines."""
 
 
 class TokenEngine(Protocol):

@@ -14,6 +14,7 @@ from rlagent.config.schema import OpenAIConfig
 from rlagent.errors import UserError
 from rlagent.rollout.actions import close_open_tags
 from rlagent.rollout.engines.base import Generation, Sampling
+from rlagent.rollout.tool_messages import assistant_message, calls_in_text, tool_call
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -69,10 +70,16 @@ class OpenAIEngine:
             kwargs["tools"] = tools
         response = self.client.chat.completions.create(**kwargs)
         choice = response.choices[0]
-        text = choice.message.content or ""
-        for call in choice.message.tool_calls or []:
-            fn = call.function
-            text += f'<tool_call>{{"name": "{fn.name}", "arguments": {fn.arguments}}}</tool_call>'
+        content = choice.message.content or ""
+        calls = [tool_call(c.function.name, c.function.arguments, c.id) for c in choice.message.tool_calls or []]
+        if tools and not calls:  # a server without a tool parser leaves the calls in the text
+            content, calls = calls_in_text(content)
+        # The environment reads the calls as text; the transcript sent back keeps them structured, with ids.
+        text = content
+        for call in calls:
+            fn = call["function"]
+            text += f'<tool_call>{{"name": "{fn["name"]}", "arguments": {fn["arguments"] or "{}"}}}</tool_call>'
+        message = assistant_message(content, calls)
         if choice.finish_reason == "stop" and s.stop:
             matched = (choice.model_extra or {}).get("stop_reason")
             if isinstance(matched, str) and matched in s.stop:
@@ -80,7 +87,10 @@ class OpenAIEngine:
             else:
                 text = close_open_tags(text, s.stop)
         tokens = response.usage.completion_tokens if response.usage else None
-        return Generation([], [], text, "length" if choice.finish_reason == "length" else "stop", tokens)
+        if not calls:
+            message["content"] = text
+        finish = "length" if choice.finish_reason == "length" else "stop"
+        return Generation([], [], text, finish, tokens, message=message)
 
     def chat(
         self, conversations: list[list[dict[str, Any]]], sampling: list[Sampling], tools: list[dict] | None = None

@@ -121,15 +121,19 @@ class CustomEnvironment:
             if self.thread.stuck:  # a sync tool overran its timeout: the instance is in an unknown state
                 self.error = f"tool {record.error} (a sync tool cannot be interrupted; make it async)"
                 return StepResult(None, done=True, tool_calls=len(results))
+        per_call = [text for _, text in results]
         if len(calls) > left:
-            results.append(
-                (
-                    "limit",
-                    f"Only {left} of your calls ran: the episode's {self.custom.max_tool_calls} "
-                    "tool calls are used up.",
-                )
+            limit = f"Only {left} of your calls ran: the episode's {self.custom.max_tool_calls} tool calls are used up."
+            results.append(("limit", limit))
+            per_call += [f"Not run: the episode's {self.custom.max_tool_calls} tool calls are used up."] * (
+                len(calls) - left
             )
-        return StepResult(protocol.observation(results, self.tools_mode), done=False, tool_calls=len(results))
+        return StepResult(
+            protocol.observation(results, self.tools_mode),
+            done=False,
+            tool_calls=len(results),
+            tool_results=per_call if self.tools_mode else None,
+        )
 
     # --- end --------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
