@@ -1,11 +1,9 @@
-"""`rlagent eval` end to end: in-process vLLM, and an OpenAI-compatible `vllm serve` on 127.0.0.1."""
+"""`rlagent eval` end to end: in-process vLLM, and an OpenAI-compatible `vllm serve` on 127.0.0.1 (the `vllm_server`
+fixture of conftest.py)."""
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
@@ -57,53 +55,6 @@ def test_eval_cli_with_vllm_writes_metrics_and_transcripts(tmp_path, tiny_path):
 
     again = rlagent("eval", "recipe=smoke_search", f"run.dir={run_dir}", "task.limit=4")
     assert again.returncode == 2 and "already exists" in again.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def vllm_server(smollm2_path):
-    port = free_port()
-    env = {**os.environ, "VLLM_LOGGING_LEVEL": "WARNING"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        smollm2_path,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--served-model-name",
-        "smollm2",
-        "--max-model-len",
-        "1024",
-        "--kv-cache-memory-bytes",
-        str(256 * 2**20),
-        "--enforce-eager",
-    ]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        for _ in range(180):
-            if server.poll() is not None:
-                pytest.fail(f"vllm server exited: {server.stderr.read()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{url}/models", timeout=1)
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail("vllm server did not start in 180 s")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_openai_engine_against_vllm_serve(tmp_path, vllm_server, smol_tokenizer):
