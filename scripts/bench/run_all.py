@@ -17,6 +17,7 @@ BENCHMARKS = [
     "bench_loop_overhead.py",
     "bench_lora_sync.py",
     "bench_retrieval.py",
+    "bench_cpu_step.py",
 ]
 
 
