@@ -44,6 +44,8 @@ def build_engine(cfg: RecipeConfig, model_path: str | None = None, training: boo
     """A VllmEngine, HFEngine or OpenAIEngine for `cfg.rollout.engine`, with model.chat_template applied;
     `training` builds a vLLM engine that serves LoRA adapters when model.lora.sync=adapter."""
     template = chat_template_override(cfg)
+    if cfg.rollout.engine != "openai" and model_path is None:
+        model_path = policy_path(cfg)  # resolved once: a LoRA checkpoint is merged here
     engine = _build(cfg, model_path, training)
     if template is not None and engine.tokenizer is not None:
         if engine.name == "vllm":
@@ -51,9 +53,7 @@ def build_engine(cfg: RecipeConfig, model_path: str | None = None, training: boo
             # on it afterwards is ignored; the agent loop renders with a plain tokenizer of the same model instead
             from transformers import AutoTokenizer
 
-            engine.tokenizer = AutoTokenizer.from_pretrained(
-                model_path or policy_path(cfg), trust_remote_code=cfg.model.trust_remote_code
-            )
+            engine.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=cfg.model.trust_remote_code)
         engine.tokenizer.chat_template = template
     return engine
 
@@ -64,7 +64,7 @@ def _build(cfg: RecipeConfig, model_path: str | None, training: bool) -> Any:
         from rlagent.rollout.engines.openai import OpenAIEngine
 
         return OpenAIEngine(cfg.rollout.openai, cfg.model.name_or_path)
-    path = model_path or policy_path(cfg)
+    path = model_path or policy_path(cfg)  # model_path is set by build_engine; kept for direct callers
     if engine == "hf":
         from rlagent.rollout.engines.hf import HFEngine
 
