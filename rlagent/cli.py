@@ -99,11 +99,21 @@ def runs_list(
 
 @runs_app.command("show")
 @friendly
-def runs_show(run: Path = typer.Argument(..., help="A run directory.")) -> None:
-    """One run: status, configuration summary, every evaluation with its 95% interval, per-step curves."""
+def runs_show(
+    run: Path = typer.Argument(..., help="A run directory."),
+    episode: str = typer.Option(
+        None,
+        "--episode",
+        help="Show one stored episode instead: SOURCE:EXAMPLE#SAMPLE (e.g. dev-step-8:kb-0ac93aa76e18#0, "
+        "step-3:kb-5bc24cd9f36a#2); parts may be left out when the rest picks one episode.",
+        show_default=False,
+    ),
+) -> None:
+    """One run: status, configuration summary, every evaluation with its 95% interval, per-step curves; or one
+    episode turn by turn (--episode): the task, the model's turns and tool calls, observations, reward, verdict."""
     from rlagent.runs.runs_command import show_command
 
-    show_command(run)
+    show_command(run, episode)
 
 
 @app.command(name="new-task")

@@ -15,6 +15,8 @@ import pytest
 from rlagent.config.compose import compose_recipe
 from rlagent.evaluate.runner import run_eval
 from rlagent.rollout.engines.base import Generation
+from rlagent.rollout.loop import AgentLoop, LoopSettings, score_episodes
+from rlagent.runs.files import write_jsonl_atomic
 from rlagent.runs.listing import find_run_dirs
 from rlagent.runs.load import read_run
 from rlagent.runs.progress import STALE, status_label
@@ -60,6 +62,16 @@ def evaluate(cfg, run: RunDir, suite, step: int, solved: int) -> dict:
     return result.metrics
 
 
+def save_rollouts(cfg, run: RunDir, suite, step: int) -> None:
+    """What training stores for a step: its episodes (two samples of one example) in rollouts/step-NNNNNN.jsonl."""
+    example = suite.examples("train")[step - 1]
+    episodes = AgentLoop(OraclePolicy([example]), suite, LoopSettings.from_config(cfg)).run(
+        [(example, 0), (example, 1)]
+    )
+    score_episodes(suite, episodes)
+    write_jsonl_atomic(run.rollouts / f"step-{step:06d}.jsonl", (ep.to_record() for ep in episodes))
+
+
 def make_training_run(root: Path, name: str, steps: int, evals: dict[int, int], fail: str | None = None):
     # five turns: the oracle's three searches and its answer fit
     cfg, _ = compose_recipe(["recipe=smoke_search", "task.max_turns=5", f"run.root={root}", f"run.dir={root / name}"])
@@ -69,6 +81,7 @@ def make_training_run(root: Path, name: str, steps: int, evals: dict[int, int], 
     for step in range(steps + 1):
         if step:
             run.metrics.append(step, {"train/reward": 0.25 * step, "rollout/success": 0.2 * step, "train/loss": 0.1})
+            save_rollouts(cfg, run, suite, step)
         if step in evals:
             metrics[step] = evaluate(cfg, run, suite, step, evals[step])
     if fail:
@@ -142,6 +155,56 @@ def test_runs_show_prints_config_summary_evaluations_and_curves(runs_root):
     reward = _line_with(out, "train/reward")
     assert "1..3 (3)" in reward and sparkline([0.25, 0.5, 0.75]) in reward
     assert "0..3 (2)" in _line_with(out, "eval/dev/success")
+
+
+def test_runs_show_episode_renders_a_stored_episode_turn_by_turn(runs_root):
+    _, (alpha, _), _ = runs_root
+    suite = SearchSuite(compose_recipe(["recipe=smoke_search"])[0].task)
+    solved, missed = suite.examples("dev")[0], suite.examples("dev")[EVAL_LIMIT - 1]  # step 3 solved the first 6
+
+    shown = rlagent("runs", "show", str(alpha), "--episode", f"dev-step-3:{solved.id}", columns=60)
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert f"episode dev-step-3:{solved.id}#0 of run alpha" in out
+    assert f"question: {solved.data['question']}" in out and solved.data["answers"][0] in _line_with(out, "gold:")
+    assert "reward 1   success yes" in out and "em 1" in out
+    assert "── turn 1 · model (1 tool call) ──" in out and "── turn 1 · environment (user) ──" in out
+    assert "<information>" in out and "── end: the episode finished ──" in out
+    searches = len(solved.data["decomposition"])
+    assert f"── turn {searches + 1} · model ──" in out  # the answer, after one search per hop
+    assert f"<answer> {solved.data['answers'][0]} </answer>" in out
+    assert max(len(line) for line in out.splitlines()) > 60  # piped: long lines are not cut to the terminal
+
+    wrong = rlagent("runs", "show", str(alpha), "--episode", f"dev-step-3:{missed.id}#0").stdout
+    assert "<answer> nobody </answer>" in wrong and "success no" in wrong
+
+    trained = rlagent("runs", "show", str(alpha), "--episode", "step-2")  # a source alone lists its episodes
+    train_example = suite.examples("train")[1]
+    assert trained.returncode == 0, trained.stderr
+    assert f"step-2:{train_example.id}#0" in trained.stdout and f"step-2:{train_example.id}#1" in trained.stdout
+    sample = rlagent("runs", "show", str(alpha), "--episode", f"{train_example.id}#1")
+    assert sample.returncode == 0 and f"episode step-2:{train_example.id}#1" in sample.stdout
+
+
+@pytest.mark.parametrize(
+    ("wanted", "expected"),
+    [
+        ("no-such-episode", "no episode 'no-such-episode'"),
+        ("dev-step-9:whatever", "no episode"),
+        ("AMBIGUOUS", "is ambiguous"),
+    ],
+)
+def test_runs_show_episode_bad_ids_list_the_ids_in_one_line(runs_root, wanted, expected):
+    _, (alpha, _), _ = runs_root
+    dev = SearchSuite(compose_recipe(["recipe=smoke_search"])[0].task).examples("dev")[0]
+    wanted = wanted.replace("AMBIGUOUS", dev.id)  # evaluated at step 0 and at step 3
+    result = rlagent("runs", "show", str(alpha), "--episode", wanted)
+    assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    if expected == "is ambiguous":
+        assert f"dev-step-0:{dev.id}#0" in result.stderr and f"dev-step-3:{dev.id}#0" in result.stderr
+    else:
+        assert f"dev-step-0:{dev.id}#0" in result.stderr and "step-1:" in result.stderr
 
 
 def test_runs_show_refuses_a_folder_that_is_not_a_run(tmp_path):

@@ -110,3 +110,22 @@ def test_calls_over_the_episode_limit_are_answered_as_not_run(tmp_path):
     result = env.step(call("increment", step=1) + call("increment", step=2))
     env.close()
     assert result.tool_results[0] == "1" and result.tool_results[1].startswith("Not run")
+
+
+def test_stored_tool_calls_render_with_their_ids(tmp_path):
+    """`runs show --episode` shows each call with its id and which call each tool message answers."""
+    from rlagent.runs.episodes import find_episode
+    from rlagent.runs.files import write_jsonl_atomic
+    from rlagent.runs.transcript import render_episode
+
+    suite = counter_suite(tmp_path, protocol="tools")
+    (episode,) = AgentLoop(ServerLikePolicy(), suite, LoopSettings(max_turns=4)).run([(suite.examples("train")[0], 0)])
+    write_jsonl_atomic(tmp_path / "run" / "eval" / "train.rollouts.jsonl", [episode.to_record()])
+    stored = find_episode(tmp_path / "run", "a")
+    text = "\n".join(line for line, _ in render_episode(stored, stored.record(), "run"))
+    assert "episode train:a#0 of run run" in text
+    assert '  → call increment {"step": 1}  [id-1]' in text and '  → call increment {"step": 2}  [id-2]' in text
+    assert "── turn 1 · environment (tool → result of id-1) ──\n  1\n" in text
+    assert "── turn 1 · environment (tool → result of id-2) ──\n  3\n" in text
+    assert "── turn 2 · model (malformed) ──" in text and "── turn 2 · environment (user) ──" in text
+    assert "── turn 3 · model ──\n  3\n" in text and "── end: the episode finished ──" in text

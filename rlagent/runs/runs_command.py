@@ -55,9 +55,12 @@ def _pairs_table(title: str, rows: list[tuple[str, str]]) -> Table:
     return table
 
 
-def show_command(path: Path) -> None:
+def show_command(path: Path, episode: str | None = None) -> None:
     if not (path / STATUS).is_file():
         raise UserError(f"'{path}' is not a run directory (no {STATUS})")
+    if episode is not None:
+        episode_command(path, episode)
+        return
     try:
         run = read_run(path)
     except SkippedRun as exc:
@@ -86,3 +89,22 @@ def show_command(path: Path) -> None:
         out_console.print(table)
     else:
         out_console.print("no training metrics yet", highlight=False)
+
+
+def episode_command(path: Path, wanted: str) -> None:
+    """One stored episode, turn by turn (`runs show RUN --episode ID`)."""
+    from rlagent.runs.episodes import find_episode, source_episodes
+    from rlagent.runs.transcript import episode_cells, render_episode
+
+    listed = source_episodes(path, wanted)
+    if listed is not None:
+        table = Table(title=f"episodes of {wanted.strip().removesuffix(':')} in {path.resolve().name}")
+        for column in ("episode", "reward", "success", "turns", "ended", "question"):
+            table.add_column(column, overflow="fold")
+        for stored in listed:
+            table.add_row(*(Text(cell) for cell in episode_cells(stored, stored.record())))
+        out_console.print(table)
+        return
+    stored = find_episode(path, wanted)
+    for text, style in render_episode(stored, stored.record(), path.resolve().name):
+        out_console.print(Text(text, style=style), soft_wrap=True)
