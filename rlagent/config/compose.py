@@ -167,6 +167,10 @@ def check_consistency(cfg: RecipeConfig) -> None:
         raise UserError("algorithm.advantage_estimator=leave_one_out needs algorithm.num_generations >= 2")
     if not 0.0 <= cfg.rollout.temperature <= 10.0:
         raise UserError(f"rollout.temperature={cfg.rollout.temperature} must be between 0 and 10")
+    if not 0.0 <= cfg.trainer.max_error_share <= 1.0:
+        raise UserError(f"trainer.max_error_share={cfg.trainer.max_error_share} must be between 0 and 1")
+    if cfg.rollout.env_step_timeout_s < 0:
+        raise UserError(f"rollout.env_step_timeout_s={cfg.rollout.env_step_timeout_s} must be >= 0 (0: no limit)")
     if cfg.eval.num_samples > 1 and cfg.eval.temperature == 0:
         raise UserError("eval.num_samples > 1 needs eval.temperature > 0 (greedy samples are all the same)")
     if cfg.task.max_turns > 1 and cfg.rollout.max_episode_tokens < cfg.rollout.max_new_tokens:

@@ -328,6 +328,11 @@ class RolloutConfig:
     )
     batch_size: int | None = option(None, help="Episodes generated together; null runs the whole batch at once.")
     env_workers: int = option(8, help="Threads running environment steps concurrently.")
+    env_step_timeout_s: float = option(
+        600.0,
+        help="Seconds one environment step may take before its episode is marked errored and the loop moves on "
+        "(the step's thread is abandoned); a safety net above the suites' own limits. 0: no limit.",
+    )
     vllm: VllmConfig = option(help="vLLM engine settings.", factory=VllmConfig)
     openai: OpenAIConfig = option(help="OpenAI-compatible server settings.", factory=OpenAIConfig)
     hf_batch_size: int = option(8, help="Sequences per transformers `generate` call (hf engine).")
@@ -389,6 +394,19 @@ class TrainerConfig:
         True,
         help="Show a live progress view when stderr is a terminal; otherwise (or when false) print one plain "
         "line per step and per evaluation.",
+    )
+    errored_episodes: str = option(
+        "drop",
+        help="What an errored episode (its environment step raised or hung, the engine returned invalid output, the "
+        "reward was NaN, infinite or missing, the world server failed) does to the loss: drop (its whole GRPO group "
+        "leaves the loss: the group has no valid baseline) or zero (it stays in the loss with reward 0). Either way "
+        "it is kept in rollouts/ with its error and counted in rollout/errored.",
+        choices=("drop", "zero"),
+    )
+    max_error_share: float = option(
+        0.5,
+        help="Stop the run (run.json status failed, exit code 1, one line naming the first error) once more than "
+        "this share of the training episodes played since the run (re)started errored; 1.0: never stop.",
     )
 
 

@@ -83,13 +83,15 @@ def parse_tool_call(text: str, tools: dict[str, list[str]]) -> Action | ActionEr
         call = json.loads(calls[0])
     except json.JSONDecodeError as exc:
         return ActionError(f"The tool call is not valid JSON ({exc.msg}).")
+    except (ValueError, RecursionError):  # nested too deep, or an integer too long for Python to read
+        return ActionError("The tool call is not JSON that can be read (nested too deep or a number too long).")
     if not isinstance(call, dict) or not isinstance(call.get("name"), str):
         return ActionError('A tool call is {"name": ..., "arguments": {...}}.')
     name, arguments = call["name"], call.get("arguments", {})
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             return ActionError(f"The arguments of {name} are not a JSON object.")
     if name not in tools:
         return ActionError(f"Unknown tool '{name}'. Call one of: {names}.")

@@ -45,6 +45,19 @@ class Episode:
     metrics: dict[str, float] = field(default_factory=dict)
     text_tokens: int = 0
     """Tokens a text engine reported generating (token engines count `mask` instead)."""
+    error: str | None = None
+    """Why the episode errored in the loop or its scoring (an environment step that raised or hung, invalid engine
+    output, a reward that is not a finite number); None when it did not."""
+
+    @property
+    def errored(self) -> bool:
+        """A fault outside the model's control: the loop's (`error`) or the world's (env_state `errored`)."""
+        return self.error is not None or bool(self.env_state.get("errored"))
+
+    def fail(self, error: str) -> None:
+        """Mark the episode errored (the first error is kept)."""
+        if self.error is None:
+            self.error = error
 
     @property
     def model_tokens(self) -> int:
@@ -72,6 +85,8 @@ class Episode:
             "metrics": self.metrics,
             "finish_reason": self.finish_reason,
             "truncated": self.truncated,
+            "errored": self.errored,
+            "error": self.error or self.env_state.get("error"),
             "turns": [asdict(t) for t in self.turns],
             "messages": self.messages,
             "env_state": self.env_state,

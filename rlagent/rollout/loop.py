@@ -4,23 +4,35 @@ Token-in/token-out: each episode keeps the prompt's ids and appends every turn's
 exactly as sampled (mask 1, with their sampling logprobs); environment messages are tokenized as
 the chat template's continuation and appended with mask 0. All live episodes of a batch generate
 together each turn, and their environment steps run concurrently.
+
+Faults outside the model's control end only their own episode, marked errored (`Episode.error`): an
+environment step that raises, hangs past `rollout.env_step_timeout_s` or answers something that is not a
+StepResult; engine output that breaks the engine's contract (no tokens, more than asked for, ids outside the
+vocabulary, logprobs missing or not finite, text that is not valid UTF-8); a verifier that raises or whose
+reward is not a finite number. The batch goes on; the trainer decides what errored episodes do to the loss.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
+import numbers
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from typing import Any
 
 from rlagent.config.schema import RecipeConfig
+from rlagent.errors import UserError
 from rlagent.rollout.chat import ChatFormat
 from rlagent.rollout.engines.base import Generation, Sampling
 from rlagent.rollout.episode import Episode, Turn
-from rlagent.rollout.tool_messages import tool_replies
-from rlagent.tasks.base import Environment, Example, TaskSuite
+from rlagent.tasks.base import Environment, Example, Score, TaskSuite
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +48,8 @@ class LoopSettings:
     top_k: int | None = None
     env_workers: int = 8
     batch_size: int | None = None
+    env_step_timeout_s: float = 600.0
+    """Seconds an environment step may take before its episode is errored (0: no limit)."""
 
     @classmethod
     def from_config(cls, cfg: RecipeConfig, temperature: float | None = None) -> LoopSettings:
@@ -50,6 +64,7 @@ class LoopSettings:
             top_k=r.top_k,
             env_workers=r.env_workers,
             batch_size=_batch_size(cfg),
+            env_step_timeout_s=r.env_step_timeout_s,
         )
 
 
@@ -93,6 +108,7 @@ class AgentLoop:
         tokenizer_eos = getattr(self.tokenizer, "eos_token_id", None)
         self.eos_ids: set[int] = getattr(engine, "eos_ids", None) or {tokenizer_eos}
         self.stats = LoopStats()
+        self._vocab: int | None = None
 
     def _chat_for(self, env: Environment) -> ChatFormat | None:
         if self.text_mode:
@@ -124,12 +140,21 @@ class AgentLoop:
             episode.prompt_ids = chat.prompt_ids(episode.messages)
         return _Live(episode, env, chat, index)
 
-    def _finish(self, live: _Live, reason: str, truncated: bool = False) -> None:
+    def _finish(self, live: _Live, reason: str, truncated: bool = False, hung: bool = False) -> None:
         ep = live.episode
         ep.done, ep.finish_reason, ep.truncated = reason == "done", reason, truncated
-        ep.env_state = live.env.state()
         live.closed = True
-        live.env.close()
+        if hung:  # its step never returned: state() and close() could block on the same thing, so neither waits
+            ep.env_state = {"errored": True, "error": ep.error}
+            threading.Thread(target=_close_quietly, args=(live.env,), name="rlagent-env-close", daemon=True).start()
+            return
+        try:
+            ep.env_state = live.env.state()
+        except UserError:
+            raise
+        except Exception as exc:
+            ep.fail(f"environment state() raised {_describe(exc)}")
+        _close_quietly(live.env)
 
     def _budget(self, ep: Episode) -> int:
         s = self.settings
@@ -174,44 +199,126 @@ class AgentLoop:
 
     def _play(self, lives: list[_Live], seed: int, on_done: Callable[[Episode], None] | None) -> list[Episode]:
         active = list(lives)
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.env_workers)) as pool:
-            while active:
-                ready, sampling = [], []
-                for lv in active:
-                    budget = self._budget(lv.episode)
-                    if budget <= 0:
-                        self._finish(lv, "max_tokens", truncated=True)
-                        if on_done:
-                            on_done(lv.episode)
-                    else:
-                        ready.append(lv)
-                        sampling.append(self._sampling(lv, budget, seed))
-                if not ready:
-                    break
-                started = time.perf_counter()
-                generations = self._generate(ready, sampling)
-                elapsed = time.perf_counter() - started
-                self.stats.generation_s += elapsed
-                texts = []
-                for lv, gen in zip(ready, generations, strict=True):
-                    if not self.text_mode:
-                        lv.episode.append_model(gen.token_ids, gen.logprobs)
-                        text = self._turn_text(gen.token_ids)
-                    else:
-                        text = gen.text
-                        lv.episode.text_tokens += gen.num_tokens or 0
-                    lv.episode.messages.append(gen.message or {"role": "assistant", "content": text})
-                    texts.append(text)
-                started = time.perf_counter()
-                results = list(pool.map(lambda pair: pair[0].env.step(pair[1]), zip(ready, texts, strict=True)))
-                self.stats.env_s += time.perf_counter() - started
-                active = []
-                for lv, gen, text, result in zip(ready, generations, texts, results, strict=True):
-                    if self._advance(lv, gen, text, result):
-                        active.append(lv)
-                    elif on_done:
-                        on_done(lv.episode)
+
+        def end(lv: _Live, reason: str, **kwargs: bool) -> None:
+            self._finish(lv, reason, **kwargs)
+            if on_done:
+                on_done(lv.episode)
+
+        while active:
+            ready, sampling = [], []
+            for lv in active:
+                budget = self._budget(lv.episode)
+                if budget <= 0:
+                    end(lv, "max_tokens", truncated=True)
+                else:
+                    ready.append(lv)
+                    sampling.append(self._sampling(lv, budget, seed))
+            if not ready:
+                break
+            started = time.perf_counter()
+            generations = self._generate(ready, sampling)
+            elapsed = time.perf_counter() - started
+            self.stats.generation_s += elapsed
+            stepping: list[tuple[_Live, Generation, str]] = []
+            for lv, gen, params in zip(ready, generations, sampling, strict=True):
+                fault = self._engine_fault(gen, params)
+                if fault is not None:  # nothing of the turn is kept: its ids or text cannot be trusted
+                    lv.episode.fail(f"engine output: {fault}")
+                    end(lv, "error")
+                    continue
+                if not self.text_mode:
+                    lv.episode.append_model(gen.token_ids, gen.logprobs)
+                    text = self._turn_text(gen.token_ids)
+                else:
+                    text = gen.text
+                    lv.episode.text_tokens += gen.num_tokens or 0
+                lv.episode.messages.append({"role": "assistant", "content": text})
+                stepping.append((lv, gen, text))
+            started = time.perf_counter()
+            results = self._step_all([(lv.env, text) for lv, _, text in stepping])
+            self.stats.env_s += time.perf_counter() - started
+            active = []
+            for (lv, gen, text), result in zip(stepping, results, strict=True):
+                if isinstance(result, _StepFault):
+                    lv.episode.turns.append(Turn(text, None, finish_reason=gen.finish_reason))
+                    lv.episode.fail(result.error)
+                    end(lv, "error", hung=result.hung)
+                elif self._advance(lv, gen, text, result):
+                    active.append(lv)
+                elif on_done:
+                    on_done(lv.episode)
         return [lv.episode for lv in lives]
+
+    def _step_all(self, steps: list[tuple[Environment, str]]) -> list[Any]:
+        """Each environment's step on a daemon thread, at most `env_workers` at once; a step that raises or runs
+        past `env_step_timeout_s` (counted from its start) gives a _StepFault. A hung step's thread is abandoned:
+        being a daemon, it never keeps the process from exiting."""
+        limit = self.settings.env_step_timeout_s
+        gate = threading.Semaphore(max(1, self.settings.env_workers))
+        jobs = [_StepJob(env, text, gate) for env, text in steps]
+        results: list[Any] = [None] * len(jobs)
+        pending = set(range(len(jobs)))
+        while pending:
+            now = time.monotonic()
+            for i in sorted(pending):
+                job = jobs[i]
+                if job.future.done():
+                    results[i] = job.outcome()
+                    pending.discard(i)
+                elif limit and job.started is not None and now - job.started > limit:
+                    job.abandon()
+                    results[i] = _StepFault(
+                        f"environment step took longer than rollout.env_step_timeout_s={limit:g} s", hung=True
+                    )
+                    pending.discard(i)
+            if pending:
+                waits = [limit - (now - jobs[i].started) for i in pending if jobs[i].started is not None]
+                timeout = max(0.01, min(waits)) if (limit and waits) else (1.0 if limit else None)
+                wait([jobs[i].future for i in pending], timeout=timeout, return_when=FIRST_COMPLETED)
+        return results
+
+    def _engine_fault(self, gen: Generation, params: Sampling) -> str | None:
+        """What is wrong with a generation that breaks the engine's contract, or None."""
+        if self.text_mode:
+            if not isinstance(gen.text, str):
+                return f"text of type {type(gen.text).__name__}, not str"
+            try:
+                gen.text.encode("utf-8")
+            except UnicodeEncodeError:
+                return "text that is not valid UTF-8"
+            return None
+        ids, logprobs = gen.token_ids, gen.logprobs
+        if not ids:
+            return "no tokens"
+        if len(ids) > params.max_tokens:
+            return f"{len(ids)} tokens, more than the {params.max_tokens} asked for"
+        if logprobs is None or len(logprobs) != len(ids):
+            return f"{len(ids)} tokens but {0 if logprobs is None else len(logprobs)} logprobs"
+        vocab = self._vocab_size()
+        bad = next((t for t in ids if not isinstance(t, numbers.Integral) or not 0 <= t < vocab), None)
+        if bad is not None:
+            return f"token id {bad!r}, outside the vocabulary (0..{vocab - 1})"
+        if not all(isinstance(x, numbers.Real) and math.isfinite(x) for x in logprobs):
+            return "a logprob that is not a finite number"
+        return None
+
+    def _vocab_size(self) -> int:
+        if self._vocab is None:
+            size = len(self.tokenizer)
+            engine = self.engine
+            for get in (
+                lambda: engine.vocab_size,
+                lambda: engine.model.config.vocab_size,
+                lambda: engine.llm.llm_engine.model_config.get_vocab_size(),
+            ):
+                with contextlib.suppress(Exception):
+                    value = get()
+                    if isinstance(value, int) and value > 0:
+                        size = max(size, value)
+                        break
+            self._vocab = size
+        return self._vocab
 
     def _turn_text(self, ids: list[int]) -> str:
         """The model's turn as text: every token decoded, except the EOS that ends it (the chat
@@ -223,6 +330,13 @@ class AgentLoop:
     def _advance(self, lv: _Live, gen: Generation, text: str, result: Any) -> bool:
         """Record the turn and append the observation; False when the episode is over."""
         ep = lv.episode
+        observation = getattr(result, "observation", None)
+        if not hasattr(result, "done") or not (observation is None or isinstance(observation, str)):
+            ep.turns.append(Turn(text, None, finish_reason=gen.finish_reason))
+            shown = type(observation).__name__ if hasattr(result, "done") else type(result).__name__
+            ep.fail(f"environment step returned {shown}, not a StepResult with a text observation")
+            self._finish(lv, "error")
+            return False
         ep.turns.append(Turn(text, result.observation, result.malformed, result.tool_calls, gen.finish_reason))
         if result.done:
             self._finish(lv, "done")
@@ -237,25 +351,110 @@ class AgentLoop:
                 self._finish(lv, "max_tokens", truncated=True)
                 return False
             ep.append_env(ids)
-            ep.messages.append(message)
-        else:  # sent back to a server: tool messages answer the assistant's calls by id
-            ep.messages.extend(tool_replies(ep.messages[-1], message["content"], message["role"], result.tool_results))
+        ep.messages.append(message)
         return True
 
 
 def score_episodes(suite: TaskSuite, episodes: Sequence[Episode]) -> None:
-    """Fill reward, success and metrics of each episode with the suite's verifier."""
+    """Fill reward, success and metrics of each episode with the suite's verifier.
+
+    An errored episode (the loop's fault, the world's, or a verifier that raises or gives a reward that is not a
+    finite number) gets reward 0 and no success; `metrics["errored"]` marks it, so evaluations and training steps
+    report the share. A `UserError` (a plug-in's reward reported as a bug, task=custom) still stops the command.
+    """
     for ep in episodes:
-        if ep.env_state.get("errored"):
-            # the world failed, not the agent: the episode stays in the record but out of the loss
+        try:
+            score = suite.verifier.score(ep)
+        except UserError:
+            raise
+        except Exception as exc:
+            ep.fail(f"verifier raised {_describe(exc)}")
+            score = Score(reward=0.0, success=False)
+        reward = getattr(score, "reward", None)
+        if not (isinstance(reward, numbers.Real) and math.isfinite(reward)):
+            ep.fail(f"verifier returned reward {reward!r}, not a finite number")
+        if ep.errored:
+            # not the agent's doing: the record keeps the tokens, the model-token count drops them (the trainer
+            # decides about the loss: trainer.errored_episodes)
             ep.mask = [0] * len(ep.mask)
-        score = suite.verifier.score(ep)
-        ep.reward, ep.success = score.reward, score.success
+            ep.reward, ep.success = 0.0, False
+        else:
+            ep.reward, ep.success = float(reward), bool(score.success)
         ep.metrics = {
-            **score.metrics,
+            **{k: v for k, v in (getattr(score, "metrics", None) or {}).items() if _finite(v)},
             "turns": float(len(ep.turns)),
             "tool_calls": float(sum(t.tool_calls for t in ep.turns)),
             "malformed": float(sum(t.malformed for t in ep.turns)),
             "truncated": float(ep.truncated),
             "model_tokens": float(ep.model_tokens),
+            "errored": float(ep.errored),
         }
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and math.isfinite(value)
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    return text if len(text) <= 300 else text[:300] + " ..."
+
+
+def _close_quietly(env: Environment) -> None:
+    try:
+        env.close()
+    except Exception as exc:  # the episode is over either way; a close that fails must not end the batch
+        log.warning("closing an environment failed: %s", _describe(exc))
+
+
+@dataclass
+class _StepFault:
+    """An environment step that raised, hung or answered nonsense: its episode errors."""
+
+    error: str
+    hung: bool = False
+
+
+class _StepJob:
+    """One environment step on a daemon thread, started once the gate (env_workers) lets it."""
+
+    def __init__(self, env: Environment, text: str, gate: threading.Semaphore):
+        self.env, self.text, self.gate = env, text, gate
+        self.future: Future = Future()
+        self.started: float | None = None
+        self._lock = threading.Lock()
+        self._holds_gate = False
+        threading.Thread(target=self._run, name="rlagent-env-step", daemon=True).start()
+
+    def _run(self) -> None:
+        self.gate.acquire()
+        with self._lock:
+            self._holds_gate = True
+            self.started = time.monotonic()
+        if not self.future.set_running_or_notify_cancel():
+            self._release()
+            return
+        try:
+            self.future.set_result(self.env.step(self.text))
+        except BaseException as exc:
+            self.future.set_exception(exc)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            if self._holds_gate:
+                self._holds_gate = False
+                self.gate.release()
+
+    def abandon(self) -> None:
+        """Given up on (hung): its worker slot goes to the next step."""
+        self._release()
+
+    def outcome(self) -> Any:
+        exc = self.future.exception()
+        if exc is None:
+            return self.future.result()
+        if isinstance(exc, UserError) or not isinstance(exc, Exception):  # a plug-in bug report, or a stop
+            raise exc
+        return _StepFault(f"environment step raised {_describe(exc)}")

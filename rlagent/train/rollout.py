@@ -62,11 +62,15 @@ class AgentRollout:
         self.timings["rollout_generation_s"] = self.loop.stats.generation_s
         self.timings["rollout_env_s"] = self.loop.stats.env_s
         self.last_episodes = episodes
+        # An episode that errored before its first token (e.g. the engine returned none) still takes one position
+        # in TRL's tensors: an end-of-turn token under mask 0, outside the loss.
+        filler = min(self.loop.eos_ids)
+        empty = [not ep.completion_ids for ep in episodes]
         return {
             "prompt_ids": [ep.prompt_ids for ep in episodes],
-            "completion_ids": [ep.completion_ids for ep in episodes],
-            "logprobs": [ep.logprobs for ep in episodes],
-            "env_mask": [ep.mask for ep in episodes],
+            "completion_ids": [[filler] if e else ep.completion_ids for ep, e in zip(episodes, empty, strict=True)],
+            "logprobs": [[0.0] if e else ep.logprobs for ep, e in zip(episodes, empty, strict=True)],
+            "env_mask": [[0] if e else ep.mask for ep, e in zip(episodes, empty, strict=True)],
             "episode": episodes,
         }
 

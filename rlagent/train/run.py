@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -11,7 +12,7 @@ from rich.table import Table
 
 from rlagent.config.compose import compose_recipe
 from rlagent.config.schema import RecipeConfig
-from rlagent.errors import NotBuiltError, UserError
+from rlagent.errors import NotBuiltError, RunFailed, UserError
 from rlagent.launch.commands import check_runnable
 from rlagent.rollout.engines.factory import chat_template_override, policy_path
 from rlagent.runs.rundir import RunDir, open_run_dir
@@ -149,6 +150,12 @@ def train_command(overrides: list[str], dry_run: bool = False) -> None:
                 highlight=False, soft_wrap=True, markup=False,
             )  # fmt: skip
             raise SystemExit(stop.exit_code) from None
+        except RunFailed as exc:  # the run started and stops: failed in run.json, the directory kept, exit 1
+            if exc.resumable:
+                exc.args = (f"{exc}; resume with: {resume_command(overrides, run.path)}",)
+            with contextlib.suppress(OSError):  # a full disk may refuse run.json too; the message still goes out
+                run.fail(str(exc))
+            raise
         except UserError as exc:
             run.abandon(str(exc))
             raise
@@ -287,6 +294,8 @@ def train(
             checkpoints=store,
             check_logprobs=cfg.trainer.check_logprobs,
             save_total_limit=cfg.trainer.save_total_limit,
+            errored_episodes=cfg.trainer.errored_episodes,
+            max_error_share=cfg.trainer.max_error_share,
         )
         trainer.remove_callback(PrinterCallback)
 

@@ -11,6 +11,7 @@ import torch
 from trl import GRPOTrainer
 
 from rlagent.config.schema import AlgorithmConfig
+from rlagent.errors import RunFailed
 from rlagent.train.checkpoints import CheckpointStore
 from rlagent.train.rollout import AgentRollout
 from rlagent.train.sync import logprob_mismatch
@@ -27,6 +28,8 @@ class AgentGRPOTrainer(GRPOTrainer):
       rollout function only the prompts);
     - leave-one-out advantages (LOOP/RLOO): TRL's group-mean advantage scaled by G/(G-1);
     - zero-variance groups dropped from the loss (DAPO's filter);
+    - errored episodes (rollout/loop.py) dropped with their group or kept at reward 0 (`errored_episodes`), and the
+      run stopped once more than `max_error_share` of its episodes errored;
     - per-step metrics: success, engine-vs-trainer logprob mismatch, timings;
     - checkpoints staged and renamed into checkpoints/step-N only once complete.
     """
@@ -39,11 +42,16 @@ class AgentGRPOTrainer(GRPOTrainer):
         checkpoints: CheckpointStore,
         check_logprobs: bool = True,
         save_total_limit: int | None = None,
+        errored_episodes: str = "drop",
+        max_error_share: float = 0.5,
         **kwargs: Any,
     ):
         super().__init__(*args, rollout_func=agent, **kwargs)
         self.agent, self.algorithm, self.store = agent, algorithm, checkpoints
         self.check_logprobs, self.save_total_limit = check_logprobs, save_total_limit
+        self.errored_episodes, self.max_error_share = errored_episodes, max_error_share
+        self.episodes_played = self.episodes_errored = 0
+        self.first_error: tuple[str, str] | None = None  # (example id, error)
         self.step_metrics: dict[str, float] = {}
         self._mismatch_due = False
         self._mismatch_inputs: dict[str, Any] | None = None
@@ -65,20 +73,41 @@ class AgentGRPOTrainer(GRPOTrainer):
             output["advantages"] = output["advantages"] * (group / (group - 1))
         if self.algorithm.filter_zero_variance_groups:
             self._drop_zero_variance_groups(output, rewards, group)
-        # A group with an errored episode (its world failed) has no valid baseline: out of the loss entirely.
+        # A group with an errored episode has no valid baseline: out of the loss entirely (errored_episodes=drop),
+        # or the episode stays in at reward 0, which score_episodes gave it (errored_episodes=zero).
         errored = [
-            g
-            for g in range(len(episodes) // group)
-            if any(ep.env_state.get("errored") for ep in episodes[g * group : (g + 1) * group])
+            g for g in range(len(episodes) // group) if any(ep.errored for ep in episodes[g * group : (g + 1) * group])
         ]
-        self._drop_groups(output, errored, group)
+        if self.errored_episodes == "drop":
+            self._drop_groups(output, errored, group)
+        self._record("rollout/errored_groups", len(errored))
         self._record_episode_metrics(episodes, rewards, group)
+        self._check_error_share(episodes)
         # measured on the loss pass's own logprobs of the first micro-batch (no extra forward pass)
         self._mismatch_due = self.check_logprobs
         for key, value in self.agent.timings.items():
             self._record(f"timing/{key}", value)
         self.agent.save_rollouts(self.state.global_step + 1)
         return output
+
+    def _check_error_share(self, episodes: list) -> None:
+        """Stop the run once more than max_error_share of the episodes played since it (re)started errored."""
+        self.episodes_played += len(episodes)
+        errored = [ep for ep in episodes if ep.errored]
+        self.episodes_errored += len(errored)
+        if errored and self.first_error is None:
+            ep = errored[0]
+            self.first_error = (ep.example.id, ep.error or ep.env_state.get("error") or "errored")
+        share = self.episodes_errored / max(1, self.episodes_played)
+        if share > self.max_error_share:
+            step = self.state.global_step + 1
+            self.agent.save_rollouts(step)  # the failing step's episodes, with their errors, for the post-mortem
+            example, error = self.first_error or ("?", "errored")
+            raise RunFailed(
+                f"training stopped at step {step}: {self.episodes_errored} of {self.episodes_played} episodes errored "
+                f"since the run started ({share:.0%}, more than trainer.max_error_share={self.max_error_share:g}); "
+                f"first error (example {example}): {error}"
+            )
 
     def _drop_zero_variance_groups(self, output: dict[str, Any], rewards: list[float], group: int) -> None:
         drop = [g for g, values in enumerate(group_rewards(rewards, group)) if max(values) == min(values)]
@@ -162,8 +191,17 @@ class AgentGRPOTrainer(GRPOTrainer):
         self.args.output_dir = str(self.store.staging)
         try:
             super()._save_checkpoint(model, trial)
+            staged = Path(self.store.staging) / f"checkpoint-{step}"
+            self.store.commit(staged, step, {"metrics": dict(self.step_metrics)})
+        except Exception as exc:  # a full disk, a quota, a read-only mount: what was staged goes, the run stops
+            self.store.clear_staging()
+            latest = self.store.latest()
+            detail = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise RunFailed(
+                f"checkpoint step-{step} could not be written ({detail}); its partial files were removed, the latest "
+                f"complete checkpoint is {latest.name if latest else 'none'}",
+                resumable=True,
+            ) from exc
         finally:
             self.args.output_dir = original
-        staged = Path(self.store.staging) / f"checkpoint-{step}"
-        self.store.commit(staged, step, {"metrics": dict(self.step_metrics)})
         self.store.prune(self.save_total_limit)

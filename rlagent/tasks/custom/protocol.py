@@ -56,7 +56,7 @@ def _untagged(body: str, known: list[str]) -> list[str]:
         return []
     try:
         value = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, nested too deep, or an integer too long to read
         return []
     items = value if isinstance(value, list) else [value]
     if items and all(
@@ -83,13 +83,15 @@ def parse_calls(text: str, known: list[str]) -> list[ToolCall] | str:
             call = json.loads(block)
         except json.JSONDecodeError as exc:
             return f'A tool call is not valid JSON ({exc.msg}); write {{"name": ..., "arguments": {{...}}}}.'
+        except (ValueError, RecursionError):  # nested too deep, or an integer too long for Python to read
+            return "A tool call is not JSON that can be read (nested too deep or a number too long)."
         if not isinstance(call, dict) or not isinstance(call.get("name"), str):
             return 'A tool call is {"name": ..., "arguments": {...}}.'
         arguments = call.get("arguments", call.get("parameters", {}))
         if isinstance(arguments, str):
             try:
                 arguments = json.loads(arguments) if arguments.strip() else {}
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 return f"The arguments of {call['name']} are not a JSON object."
         if arguments is None:
             arguments = {}
