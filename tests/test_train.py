@@ -117,6 +117,14 @@ def test_cli_smoke_train_stop_and_resume(tmp_path, tiny_path):
         "train", "recipe=smoke_search", f"run.dir={run_dir}", "trainer.max_steps=2", "trainer.save_steps=1", *evals
     )
     assert first.returncode == 0, first.stderr[-3000:]
+    # stderr is a pipe here, as under nohup or CI: one plain line per step and one per evaluation, never cut short
+    lines = first.stderr.splitlines()
+    steps = [line for line in lines if line.startswith("step ")]
+    assert [line.split()[1] for line in steps] == ["1/2", "2/2"], first.stderr[-3000:]
+    assert all(f" {key} " in line for line in steps for key in ("elapsed", "eta", "reward", "success", "mismatch"))
+    evals_done = [line for line in lines if line.startswith("eval ") and "success" in line]
+    assert [line.split(":")[0] for line in evals_done] == [f"eval dev at step {n}" for n in (0, 1, 2)]
+    assert not any("…" in line for line in steps + evals_done)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
     assert [r["step"] for r in train_rows(run_dir)] == [1, 2]
 
