@@ -129,3 +129,14 @@ def test_stored_tool_calls_render_with_their_ids(tmp_path):
     assert "── turn 1 · environment (tool → result of id-2) ──\n  3\n" in text
     assert "── turn 2 · model (malformed) ──" in text and "── turn 2 · environment (user) ──" in text
     assert "── turn 3 · model ──\n  3\n" in text and "── end: the episode finished ──" in text
+
+
+def test_an_errored_episode_says_why(tmp_path):
+    from rlagent.runs.episodes import StoredEpisode
+    from rlagent.runs.transcript import render_episode
+
+    record = {"example_id": "a", "turns": [], "messages": [{"role": "user", "content": "q"}], "finish_reason": "error"}
+    record |= {"errored": True, "error": "environment step raised ValueError: boom", "reward": 0.0}
+    lines = [text for text, _ in render_episode(StoredEpisode("dev", "a", 0, tmp_path / "x.jsonl", 1), record, "r")]
+    assert "  errored, not the model's doing: environment step raised ValueError: boom" in lines
+    assert lines[-1] == "── end: the episode errored ──"

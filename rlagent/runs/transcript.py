@@ -15,6 +15,7 @@ _ENDINGS = {
     "done": "the episode finished",
     "max_turns": "the turn limit was reached",
     "max_tokens": "the token budget ran out (truncated)",
+    "error": "the episode errored",
 }
 _PREVIEW = 100
 _STATE_VALUE = 300
@@ -52,6 +53,8 @@ def _verdict(record: dict[str, Any]) -> list[Line]:
     lines: list[Line] = [("verdict", "bold")]
     success = "yes" if record.get("success") else "no"
     lines.append((f"  reward {_number(float(record.get('reward', 0.0)))}   success {success}", ""))
+    if record.get("errored"):
+        lines.append((f"  errored, not the model's doing: {record.get('error') or 'see the state below'}", "bold red"))
     metrics = {k: v for k, v in (record.get("metrics") or {}).items() if k not in _COUNTED}
     if metrics:
         lines.append(("  " + "  ".join(f"{k} {_number(v)}" for k, v in metrics.items()), ""))
