@@ -52,7 +52,8 @@ def train(
     overrides: list[str] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
     dry_run: bool = typer.Option(False, DRY_RUN, help=DRY_RUN_HELP),
 ) -> None:
-    """Train a policy with online GRPO: vLLM rollouts, verifier rewards, TRL updates."""
+    """Train a policy with online GRPO: vLLM rollouts, verifier rewards, TRL updates. Library output goes to
+    RUN/logs/libraries.log; -v keeps it on the terminal."""
     from rlagent.train.run import train_command
 
     train_command(*_split_dry_run(overrides, dry_run))
@@ -64,7 +65,8 @@ def eval_(
     overrides: list[str] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
     dry_run: bool = typer.Option(False, DRY_RUN, help=DRY_RUN_HELP),
 ) -> None:
-    """Evaluate a model or checkpoint: task.split, eval.num_samples (pass@k), task.limit, checkpoint=DIR."""
+    """Evaluate a model or checkpoint: task.split, eval.num_samples (pass@k), task.limit, checkpoint=DIR. Library
+    output goes to RUN/logs/libraries.log; -v keeps it on the terminal."""
     from rlagent.evaluate.command import eval_command
 
     eval_command(*_split_dry_run(overrides, dry_run))
@@ -217,6 +219,14 @@ def quiet_libraries() -> None:
 
 
 def main() -> None:
+    from rlagent import quiet
+
+    if quiet.take_verbose(sys.argv):  # -v/--verbose, anywhere: library output stays on the terminal
+        import os
+
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO")
+    else:
+        quiet.enabled = True
     quiet_libraries()
     app()
 

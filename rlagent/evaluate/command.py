@@ -6,6 +6,7 @@ from rlagent.config.compose import compose_recipe
 from rlagent.errors import UserError
 from rlagent.evaluate.runner import run_eval
 from rlagent.evaluate.table import metrics_table
+from rlagent.quiet import library_output
 from rlagent.rollout.engines.factory import chat_template_override, policy_path
 from rlagent.runs.rundir import open_for_eval
 from rlagent.tasks.registry import build_suite
@@ -27,7 +28,8 @@ def eval_command(overrides: list[str], dry_run: bool = False) -> None:
         chat_template_override(cfg)
     run = open_for_eval(cfg)
     try:
-        result = run_eval(cfg, run, suite, split=split)
+        with library_output(run.path / "logs"):  # vLLM's native start-up chatter to the run's log, not the terminal
+            result = run_eval(cfg, run, suite, split=split)
     except UserError as exc:
         run.abandon(str(exc))
         raise

@@ -14,6 +14,7 @@ from rlagent.config.compose import compose_recipe
 from rlagent.config.schema import RecipeConfig
 from rlagent.errors import NotBuiltError, RunFailed, UserError
 from rlagent.launch.commands import check_runnable
+from rlagent.quiet import library_output
 from rlagent.rollout.engines.factory import chat_template_override, policy_path
 from rlagent.runs.rundir import RunDir, open_run_dir
 from rlagent.runs.stats import paired_difference
@@ -142,7 +143,8 @@ def train_command(overrides: list[str], dry_run: bool = False) -> None:
     run = open_run_dir(cfg, "train")
     with stop_on_signals():  # SIGINT/SIGTERM: interrupted in run.json, resumable, exit 130/143 (train/interrupt.py)
         try:
-            summary = train(cfg, run, suite, examples, model_path)
+            with library_output(run.path / "logs"):  # native library chatter to the run's log (rlagent/quiet.py)
+                summary = train(cfg, run, suite, examples, model_path)
         except Interrupted as stop:
             run.interrupt(stop.name, CheckpointStore(run.checkpoints).latest())
             err_console.print(
