@@ -30,6 +30,7 @@ from rlagent.errors import UserError
 from rlagent.rollout.chat import ChatFormat
 from rlagent.rollout.engines.base import Generation, Sampling
 from rlagent.rollout.episode import Episode, Turn
+from rlagent.rollout.tool_messages import tool_replies
 from rlagent.tasks.base import Environment, Example, Score, TaskSuite
 
 log = logging.getLogger(__name__)
@@ -233,7 +234,7 @@ class AgentLoop:
                 else:
                     text = gen.text
                     lv.episode.text_tokens += gen.num_tokens or 0
-                lv.episode.messages.append({"role": "assistant", "content": text})
+                lv.episode.messages.append(gen.message or {"role": "assistant", "content": text})
                 stepping.append((lv, gen, text))
             started = time.perf_counter()
             results = self._step_all([(lv.env, text) for lv, _, text in stepping])
@@ -351,7 +352,9 @@ class AgentLoop:
                 self._finish(lv, "max_tokens", truncated=True)
                 return False
             ep.append_env(ids)
-        ep.messages.append(message)
+            ep.messages.append(message)
+        else:  # sent back to a server: tool messages answer the assistant's calls by id
+            ep.messages.extend(tool_replies(ep.messages[-1], message["content"], message["role"], result.tool_results))
         return True
 
 
