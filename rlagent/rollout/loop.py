@@ -120,14 +120,20 @@ class AgentLoop:
         return self._chats[key]
 
     def run(
-        self, items: Sequence[tuple[Example, int]], seed: int = 0, on_done: Callable[[Episode], None] | None = None
+        self,
+        items: Sequence[tuple[Example, int]],
+        seed: int = 0,
+        on_done: Callable[[Episode], None] | None = None,
+        first_index: int = 0,
     ) -> list[Episode]:
-        """Play one episode per (example, sample index); return them in input order."""
+        """Play one episode per (example, sample index); return them in input order. Each episode's sampling seed
+        follows from `seed` and its index, `first_index` for the first item (a training process's share of a batch
+        starts where it starts in the whole batch, so the episodes do not depend on how many processes share it)."""
         self.stats = LoopStats()
         size = self.settings.batch_size or len(items) or 1
         episodes: list[Episode] = []
         for start in range(0, len(items), size):
-            episodes.extend(self._run_batch(items[start : start + size], seed, start, on_done))
+            episodes.extend(self._run_batch(items[start : start + size], seed, first_index + start, on_done))
         self.stats.episodes = len(episodes)
         self.stats.model_tokens = sum(e.model_tokens for e in episodes)
         return episodes

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rlagent.launch.commands import process_rank
 from rlagent.rollout.episode import Episode
 from rlagent.rollout.loop import AgentLoop
 from rlagent.runs.files import write_jsonl_atomic
@@ -57,7 +58,9 @@ class AgentRollout:
         self.sync(trainer.model, step)
         items = [(self.examples[row["example_id"]], i % self.num_generations) for i, row in enumerate(rows)]
         started = time.perf_counter()
-        episodes = self.loop.run(items, seed=self.seed * 1_000_003 + step)
+        # several training processes: this one's share starts at process_index x share in the step's batch
+        first = trainer.accelerator.process_index * len(items)
+        episodes = self.loop.run(items, seed=self.seed * 1_000_003 + step, first_index=first)
         self.timings["rollout_s"] = time.perf_counter() - started
         self.timings["rollout_generation_s"] = self.loop.stats.generation_s
         self.timings["rollout_env_s"] = self.loop.stats.env_s
@@ -75,6 +78,8 @@ class AgentRollout:
         }
 
     def save_rollouts(self, step: int) -> None:
+        if process_rank():  # several training processes: rank 0 writes every process's episodes (trainer.py)
+            return
         write_jsonl_atomic(self.run.rollouts / f"step-{step:06d}.jsonl", (ep.to_record() for ep in self.last_episodes))
 
 
