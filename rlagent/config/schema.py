@@ -416,13 +416,14 @@ LAUNCH_STRATEGIES = ("ddp", "fsdp2", "zero2", "zero3")
 @dataclass
 class LauncherConfig:
     """How `rlagent train` starts: one process here (local), or `accelerate launch` over several processes and
-    machines. Only local runs today; `rlagent train ... launcher=accelerate --dry-run` prints each machine's
-    command and a memory estimate per GPU (docs/SCALING.md)."""
+    machines. What runs today: local, and launcher=accelerate with strategy ddp on one machine's CPUs (gloo, the hf
+    engine); `rlagent train ... launcher=accelerate --dry-run` prints each machine's command and a memory estimate per
+    GPU for every layout (docs/SCALING.md)."""
 
     kind: str = option(
         "local",
-        help="local: one process on this machine (what runs today); accelerate: `accelerate launch` on every machine "
-        "(planned with --dry-run; running it is not built yet).",
+        help="local: one process on this machine; accelerate: `accelerate launch` on every machine (runs on one "
+        "machine's CPUs with strategy ddp and rollout.engine=hf; GPU layouts are planned with --dry-run only).",
         choices=("local", "accelerate"),
     )
     strategy: str = option(

@@ -3,22 +3,56 @@
 Every machine runs `accelerate launch` with the same flags but its own --machine_rank; accelerate starts
 --num_processes / --num_machines processes there, each running `rlagent train` with the user's overrides and
 `launcher=local` (the distribution comes from accelerate's environment, not from the recipe).
+
+What runs today (issue 15): launcher=accelerate with strategy ddp on this machine's CPUs (`cpu_launch`: gloo, one
+rollout engine per process); everything else is planned by `--dry-run` only.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import sys
 from dataclasses import dataclass
 
 from rlagent.config.schema import RecipeConfig
 from rlagent.errors import NotBuiltError, UserError
 
-PLANNED = "what each machine would run; running launcher=accelerate is not built yet (issue 15, docs/SCALING.md)"
+PLANNED = "what each machine would run; on GPUs, running launcher=accelerate is not built yet (issue 15, SCALING.md)"
 NOT_BUILT = (
-    "running launcher=accelerate is not built yet (issue 15); `rlagent train ... --dry-run` prints each machine's "
-    "command and the memory per GPU (docs/SCALING.md)"
+    "running launcher=accelerate is built for CPU processes only (strategy ddp, one machine, rollout.engine=hf); "
+    "{what} is not built yet (issue 15): `rlagent train ... --dry-run` prints each machine's command and the memory "
+    "per GPU (docs/SCALING.md)"
 )
+
+
+def world_size() -> int:
+    """Training processes of this run: WORLD_SIZE when accelerate or torchrun started this process, else 1."""
+    value = os.environ.get("WORLD_SIZE", "1")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
+def process_rank() -> int:
+    """This process's rank among them (0: the main process, the only one writing the run directory)."""
+    value = os.environ.get("RANK", "0")
+    return int(value) if value.isdigit() else 0
+
+
+def check_split(cfg: RecipeConfig, processes: int) -> None:
+    """A step's episodes must split evenly into processes x micro-batches, and each process must hold whole GRPO
+    groups (TRL hands every process a contiguous share of the generation batch; the group filters work per process)."""
+    episodes = cfg.trainer.prompts_per_step * cfg.algorithm.num_generations
+    if episodes % (processes * cfg.trainer.micro_batch_size):
+        raise UserError(
+            f"a step's {episodes} episodes (trainer.prompts_per_step x algorithm.num_generations) do not split into "
+            f"{processes} processes x trainer.micro_batch_size={cfg.trainer.micro_batch_size}; change one of them"
+        )
+    if (episodes // processes) % cfg.algorithm.num_generations:
+        raise UserError(
+            f"a step's {episodes} episodes over {processes} processes give {episodes // processes} per process, not "
+            f"whole groups of algorithm.num_generations={cfg.algorithm.num_generations}; make trainer.prompts_per_step "
+            f"a multiple of {processes}"
+        )
 
 
 def mixed_precision(cfg: RecipeConfig) -> str:
@@ -71,13 +105,7 @@ def check_launcher(cfg: RecipeConfig) -> None:
             f"launcher.mixed_precision={la.mixed_precision} disagrees with trainer.bf16={cfg.trainer.bf16}; "
             "set them alike (or leave launcher.mixed_precision=auto)"
         )
-    processes = la.num_processes * la.num_machines
-    episodes = cfg.trainer.prompts_per_step * cfg.algorithm.num_generations
-    if episodes % (processes * cfg.trainer.micro_batch_size):
-        raise UserError(
-            f"a step's {episodes} episodes (trainer.prompts_per_step x algorithm.num_generations) do not split into "
-            f"{processes} processes x trainer.micro_batch_size={cfg.trainer.micro_batch_size}; change one of them"
-        )
+    check_split(cfg, la.num_processes * la.num_machines)
     tp = cfg.rollout.vllm.tensor_parallel_size
     if la.vllm_gpus:
         if cfg.rollout.engine != "vllm":
@@ -99,15 +127,48 @@ def check_launcher(cfg: RecipeConfig) -> None:
 
 
 def check_runnable(cfg: RecipeConfig) -> None:
-    """What a real (not dry) `rlagent train` refuses: multi-process runs are planned, not built."""
-    if cfg.launcher.kind != "local":
-        raise NotBuiltError(NOT_BUILT)
-    world = os.environ.get("WORLD_SIZE", "1")
-    if world.isdigit() and int(world) > 1:
-        raise NotBuiltError(
-            f"this process is one of WORLD_SIZE={world} (started by accelerate or torchrun), and multi-process "
-            "training is not built yet (issue 15); run `rlagent train` directly"
+    """What a real (not dry) `rlagent train` refuses: the multi-process layouts that are planned, not built.
+
+    Built: launcher=accelerate, strategy ddp, on one machine's CPUs (gloo), with the hf engine; and a process that
+    accelerate or torchrun started (WORLD_SIZE > 1) on CPU under the same conditions."""
+    la = cfg.launcher
+    if la.kind == "accelerate":
+        for planned, what in (
+            (la.strategy != "ddp", f"launcher.strategy={la.strategy}"),
+            (la.num_machines > 1, f"launcher.num_machines={la.num_machines}"),
+            (la.vllm_gpus > 0, f"launcher.vllm_gpus={la.vllm_gpus}"),
+        ):
+            if planned:
+                raise NotBuiltError(NOT_BUILT.format(what=what))
+    world = world_size() if la.kind == "local" else la.num_processes
+    if world == 1:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        raise NotBuiltError(NOT_BUILT.format(what=f"training {world} processes on GPUs"))
+    if cfg.rollout.engine != "hf":
+        raise NotBuiltError(NOT_BUILT.format(what=f"rollout.engine={cfg.rollout.engine} in {world} processes"))
+    check_split(cfg, world)
+    if cfg.trainer.warm_start.demos:
+        raise UserError(
+            "trainer.warm_start runs in one process (its own AdamW loop); use launcher=local, or warm-start first and "
+            "pass the result as checkpoint=..."
         )
+
+
+def cpu_launch(cfg: RecipeConfig, overrides: list[str], run_dir: str) -> list[str]:
+    """The command that starts launcher.num_processes training processes on this machine's CPUs.
+
+    accelerate's --multi_gpu is its torch.distributed launcher (torchrun); on a machine without CUDA the trainer's
+    arguments put every process on the CPU, so accelerate joins them with gloo. Each process runs `rlagent train`
+    with the user's overrides, launcher=local, and the run directory this process planned (so all agree on it)."""
+    la = cfg.launcher
+    argv = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(la.num_processes)]
+    argv += ["--num_machines", "1", "--machine_rank", "0", "--main_process_port", str(la.main_process_port)]
+    argv += ["--mixed_precision", mixed_precision(cfg), "--dynamo_backend", "no"]
+    inner = [o for o in inner_overrides(overrides) if o.split("=", 1)[0].lstrip("+~") != "run.dir"]
+    return [*argv, "-m", "rlagent", "train", *inner, f"run.dir={run_dir}"]
 
 
 def strategy_flags(cfg: RecipeConfig, layer_class: str | None) -> list[str]:

@@ -8,17 +8,19 @@ import torch
 from trl import GRPOConfig
 
 from rlagent.config.schema import RecipeConfig
+from rlagent.launch.commands import world_size
 
 
 def grpo_config(cfg: RecipeConfig, output_dir: Path) -> GRPOConfig:
-    """One optimizer step per generated batch of prompts_per_step x num_generations episodes."""
+    """One optimizer step per generated batch of prompts_per_step x num_generations episodes, over all the training
+    processes: each process gets an equal share of them (launch/commands.py: check_split)."""
     a, t = cfg.algorithm, cfg.trainer
     episodes = t.prompts_per_step * a.num_generations
     return GRPOConfig(
         output_dir=str(output_dir),
         max_steps=t.max_steps,
         per_device_train_batch_size=t.micro_batch_size,
-        gradient_accumulation_steps=episodes // t.micro_batch_size,
+        gradient_accumulation_steps=episodes // (t.micro_batch_size * world_size()),
         num_generations=a.num_generations,
         num_iterations=a.num_iterations,
         learning_rate=a.learning_rate,
@@ -46,6 +48,7 @@ def grpo_config(cfg: RecipeConfig, output_dir: Path) -> GRPOConfig:
         # Dropout (e.g. LoRA dropout) would make the trainer's logprobs differ from the sampler's.
         disable_dropout=True,
         use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,  # several processes: every trainable parameter takes part
         disable_tqdm=True,
         remove_unused_columns=False,
         log_completions=False,

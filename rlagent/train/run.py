@@ -13,7 +13,7 @@ from rich.table import Table
 from rlagent.config.compose import compose_recipe
 from rlagent.config.schema import RecipeConfig
 from rlagent.errors import NotBuiltError, RunFailed, UserError
-from rlagent.launch.commands import check_runnable
+from rlagent.launch.commands import check_runnable, process_rank, world_size
 from rlagent.quiet import library_output
 from rlagent.rollout.engines.factory import chat_template_override, policy_path
 from rlagent.runs.rundir import RunDir, open_run_dir
@@ -140,10 +140,20 @@ def train_command(overrides: list[str], dry_run: bool = False) -> None:
         return
     model_path = policy_path(cfg)
     chat_template_override(cfg)
-    run = open_run_dir(cfg, "train")
+    if cfg.launcher.kind == "accelerate":  # this process starts the training processes and waits for them
+        from rlagent.train.distributed import launch_processes
+
+        raise SystemExit(launch_processes(cfg, overrides))
+    if process_rank():  # one of several training processes, not the first: rank 0 owns the run directory
+        from rlagent.train.distributed import follower_run_dir
+
+        run: RunDir = follower_run_dir(cfg)
+    else:
+        run = open_run_dir(cfg, "train")
     with stop_on_signals():  # SIGINT/SIGTERM: interrupted in run.json, resumable, exit 130/143 (train/interrupt.py)
         try:
-            with library_output(run.path / "logs"):  # native library chatter to the run's log (rlagent/quiet.py)
+            # native library chatter to the run's log (rlagent/quiet.py); other ranks keep theirs on the terminal
+            with library_output(run.path / "logs") if not process_rank() else contextlib.nullcontext():
                 summary = train(cfg, run, suite, examples, model_path)
         except Interrupted as stop:
             run.interrupt(stop.name, CheckpointStore(run.checkpoints).latest())
@@ -169,6 +179,8 @@ def train_command(overrides: list[str], dry_run: bool = False) -> None:
             if callable(close):
                 close()
     run.finish(**summary)
+    if process_rank():
+        return
     table = eval_progress_table(run, cfg.task.eval_split)
     if table is not None:
         out_console.print(table)
@@ -260,6 +272,7 @@ def train(
         err_console.print(f"resuming at step {step} (dropped {dropped} metric rows logged after it)")
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    main = process_rank() == 0  # with several training processes, only rank 0 logs, evaluates and reports
     own_engine = engine is None
     if own_engine:
         engine = build_engine(cfg, model_path, training=True)
@@ -290,7 +303,7 @@ def train(
             train_dataset=_dataset(suite, examples),
             processing_class=tokenizer,
             peft_config=peft_config,
-            callbacks=[metrics],
+            callbacks=[metrics] if main else [],
             agent=agent,
             algorithm=cfg.algorithm,
             checkpoints=store,
@@ -355,21 +368,22 @@ def train(
             )
             run.metrics.append(0, report.metrics())
             agent.synced_step = None  # the engine still has the weights from before the warm start
-        if cfg.trainer.eval_steps:
+        if cfg.trainer.eval_steps and main:  # the other ranks wait for it in the next step's first collective
             trainer.add_callback(
                 PeriodicEval(cfg.trainer.eval_steps, evaluate, cfg.trainer.max_steps, at_start=resume_from is None)
             )
         with progress_bar() as bar:
-            if live:
+            if live and main:
                 trainer.add_callback(LiveView(bar, metrics, cfg.trainer.max_steps))
-            else:
+            elif main:
                 trainer.add_callback(PlainProgress(metrics, cfg.trainer.max_steps, say))
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         final_step = trainer.state.global_step
         latest = store.latest()
         if latest is None or latest.name != f"step-{final_step}":
             trainer._save_checkpoint(trainer.model, None)
-        return {"steps": final_step, "final_checkpoint": str(store.latest()), "last_metrics": metrics.last_row}
+        summary = {"steps": final_step, "final_checkpoint": str(store.latest()), "last_metrics": metrics.last_row}
+        return {**summary, "processes": world_size()} if world_size() > 1 else summary
     finally:
         if own_engine:
             engine.close()

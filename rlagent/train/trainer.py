@@ -55,6 +55,7 @@ class AgentGRPOTrainer(GRPOTrainer):
         self.step_metrics: dict[str, float] = {}
         self._mismatch_due = False
         self._mismatch_inputs: dict[str, Any] | None = None
+        self.single_process = self.accelerator.num_processes == 1
 
     def _record(self, name: str, value: float) -> None:
         self._metrics["train"][name].append(float(value))
@@ -80,7 +81,9 @@ class AgentGRPOTrainer(GRPOTrainer):
         ]
         if self.errored_episodes == "drop":
             self._drop_groups(output, errored, group)
-        self._record("rollout/errored_groups", len(errored))
+        episodes = self._whole_step(output, episodes)
+        rewards = [ep.reward for ep in episodes]
+        self._record("rollout/errored_groups", self._count_all(len(errored)))
         self._record_episode_metrics(episodes, rewards, group)
         self._check_error_share(episodes)
         # measured on the loss pass's own logprobs of the first micro-batch (no extra forward pass)
@@ -109,10 +112,33 @@ class AgentGRPOTrainer(GRPOTrainer):
                 f"first error (example {example}): {error}"
             )
 
+    def _count_all(self, count: int) -> int:
+        """`count` summed over the training processes (itself in one process)."""
+        if self.accelerator.num_processes == 1:
+            return count
+        total = self.accelerator.reduce(torch.tensor(count, device=self.accelerator.device), reduction="sum")
+        return int(total.item())
+
+    def _whole_step(self, output: dict[str, Any], episodes: list) -> list:
+        """With several training processes: the loss's token count over all of them (TRL gathers it, but the groups
+        dropped here are dropped per process), and every process's episodes in the batch's order, for the step's
+        metrics, the error share (every process stops together) and rank 0's rollouts/. In one process: `episodes`."""
+        if self.accelerator.num_processes == 1:
+            return episodes
+        from accelerate.utils import gather_object
+
+        mask = output["completion_mask"]
+        if "tool_mask" in output:
+            mask = mask * output["tool_mask"]
+        output["num_items_in_batch"] = self.accelerator.gather(mask.sum()).sum().clamp(min=1)
+        everyone = gather_object(episodes)
+        self.agent.last_episodes = everyone
+        return everyone
+
     def _drop_zero_variance_groups(self, output: dict[str, Any], rewards: list[float], group: int) -> None:
         drop = [g for g, values in enumerate(group_rewards(rewards, group)) if max(values) == min(values)]
         self._drop_groups(output, drop, group)
-        self._record("rollout/dropped_groups", len(drop))
+        self._record("rollout/dropped_groups", self._count_all(len(drop)))
 
     def _drop_groups(self, output: dict[str, Any], drop: list[int], group: int) -> None:
         """Remove whole groups from the loss: zero their completion mask and recount the loss's tokens."""
@@ -147,7 +173,8 @@ class AgentGRPOTrainer(GRPOTrainer):
         """Skip the forward and backward of a micro-batch that cannot move the policy: with no KL term (beta 0)
         and every advantage zero (e.g. all episodes of its groups got the same reward), GRPO's loss is exactly
         zero, so its gradient is too. Early on hard tasks this is most micro-batches."""
-        skip = self.beta == 0.0 and not bool(inputs["advantages"].abs().gt(0).any())
+        # (one process only: under DDP every process must run the backward pass that averages the gradients)
+        skip = self.single_process and self.beta == 0.0 and not bool(inputs["advantages"].abs().gt(0).any())
         self._record("update/skipped_share", float(skip))
         if skip:
             if self._mismatch_due:  # the step's mismatch check still needs its forward pass (no backward)
@@ -186,13 +213,19 @@ class AgentGRPOTrainer(GRPOTrainer):
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         """Save into a staging folder with TRL/transformers, then commit it as checkpoints/step-N."""
         step = self.state.global_step
-        self.store.clear_staging()  # a save killed mid-way (and resumed before it) must not leave files in this one
+        main = self.accelerator.is_main_process  # several processes: each stages its rng state, rank 0 the rest
+        if main:
+            self.store.clear_staging()  # a save killed mid-way (and resumed before it) must not leave files in it
+        self.accelerator.wait_for_everyone()
         original = self.args.output_dir
         self.args.output_dir = str(self.store.staging)
         try:
             super()._save_checkpoint(model, trial)
+            self.accelerator.wait_for_everyone()
             staged = Path(self.store.staging) / f"checkpoint-{step}"
-            self.store.commit(staged, step, {"metrics": dict(self.step_metrics)})
+            if main:
+                self.store.commit(staged, step, {"metrics": dict(self.step_metrics)})
+            self.accelerator.wait_for_everyone()  # no process reads checkpoints/ before the commit
         except Exception as exc:  # a full disk, a quota, a read-only mount: what was staged goes, the run stops
             self.store.clear_staging()
             latest = self.store.latest()
@@ -204,4 +237,5 @@ class AgentGRPOTrainer(GRPOTrainer):
             ) from exc
         finally:
             self.args.output_dir = original
-        self.store.prune(self.save_total_limit)
+        if main:
+            self.store.prune(self.save_total_limit)
