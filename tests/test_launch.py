@@ -156,11 +156,28 @@ def test_bad_layouts_exit_2_with_one_line_and_no_run_directory(tmp_path: Path, a
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["launcher=fsdp2"], {}, "running launcher=accelerate is not built yet"),
-        ([], {"WORLD_SIZE": "2"}, "WORLD_SIZE=2"),
+        (["launcher=fsdp2"], {}, "launcher.strategy=fsdp2 is not built yet"),
+        (["launcher=ddp", "launcher.num_machines=2", "launcher.main_process_ip=h"], {}, "num_machines=2 is not built"),
+        (["launcher=ddp", "launcher.vllm_gpus=2"], {}, "launcher.vllm_gpus=2 is not built yet"),
+        (["launcher=ddp", "launcher.num_processes=2"], {}, "rollout.engine=vllm in 2 processes is not built yet"),
+        ([], {"WORLD_SIZE": "2"}, "rollout.engine=vllm in 2 processes is not built yet"),
+        (["rollout=hf"], {"WORLD_SIZE": "3"}, "do not split into 3 processes"),
+        (
+            [
+                "rollout=hf",
+                "launcher=ddp",
+                "launcher.num_processes=2",
+                "trainer.prompts_per_step=1",
+                "trainer.micro_batch_size=2",
+            ],
+            {},
+            "give 2 per process, not whole groups of algorithm.num_generations=4",
+        ),
     ],
 )
 def test_multi_process_runs_are_refused_before_a_run_directory(tmp_path, args, env, message) -> None:
+    """What runs on CPU is launcher=accelerate with strategy ddp, one machine and the hf engine
+    (tests/test_train_distributed.py); anything else stops in one line, exit 2, before a run directory exists."""
     result = rlagent("train", *RECIPE, *args, f"run.root={tmp_path}", env=env)
     assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
