@@ -11,6 +11,8 @@ add only transformers' rng_state_<rank>.pth to each checkpoint, before rank 0 co
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -19,6 +21,16 @@ from rlagent.config.schema import RecipeConfig
 from rlagent.launch.commands import cpu_launch
 from rlagent.runs.rundir import RunDir, planned_run_path
 from rlagent.ui import err_console
+
+LAUNCH_OVERRIDES = "RLAGENT_LAUNCH_OVERRIDES"
+"""Set for the launched processes: the overrides the user gave the launching `rlagent train` (JSON list)."""
+
+
+def launched_overrides(overrides: list[str]) -> list[str]:
+    """The user's own overrides (launcher=accelerate included) when accelerate started this process from
+    `launch_processes`, else `overrides`: what a resume line must repeat."""
+    given = os.environ.get(LAUNCH_OVERRIDES)
+    return [str(o) for o in json.loads(given)] if given else overrides
 
 
 class FollowerRunDir(RunDir):
@@ -52,7 +64,8 @@ def launch_processes(cfg: RecipeConfig, overrides: list[str]) -> int:
     """Start launcher.num_processes training processes and wait for them; their exit code.
 
     Called after every check `rlagent train` makes, so bad input never reaches the launched processes. SIGINT and
-    SIGTERM go on to accelerate's launcher, which stops the training processes (they record `interrupted`)."""
+    SIGTERM go on to accelerate's launcher, which stops the training processes (rank 0 records `interrupted` and
+    prints the resume line, with the user's overrides: `launched_overrides`); the exit code is then 130 or 143."""
     run_dir = planned_run_path(cfg, "train").resolve()
     argv = cpu_launch(cfg, overrides, str(run_dir))
     err_console.print(
@@ -60,11 +73,19 @@ def launch_processes(cfg: RecipeConfig, overrides: list[str]) -> int:
         highlight=False, soft_wrap=True, markup=False,
     )  # fmt: skip
     # its own session: a Ctrl-C reaches it once, through this process, not also from the terminal
-    child = subprocess.Popen(argv, start_new_session=True)
-    signals = (signal.SIGINT, signal.SIGTERM)
-    forward = {sig: signal.signal(sig, lambda num, _: child.send_signal(num)) for sig in signals}
+    env = {**os.environ, LAUNCH_OVERRIDES: json.dumps(list(overrides))}
+    child = subprocess.Popen(argv, start_new_session=True, env=env)
+    received: list[int] = []
+
+    def forward_signal(num: int, _: object) -> None:
+        received.append(num)
+        child.send_signal(num)
+
+    forward = {sig: signal.signal(sig, forward_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return child.wait()
+        code = child.wait()
+        # stopped by a signal: the training processes recorded `interrupted`; exit as one process would (130/143)
+        return 128 + received[0] if received else code
     finally:
         for sig, previous in forward.items():
             signal.signal(sig, previous)

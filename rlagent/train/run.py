@@ -21,6 +21,7 @@ from rlagent.runs.stats import paired_difference
 from rlagent.tasks.base import Example, TaskSuite
 from rlagent.tasks.registry import build_suite
 from rlagent.train.checkpoints import CheckpointStore
+from rlagent.train.distributed import launched_overrides
 from rlagent.train.interrupt import Interrupted, resume_command, stop_on_signals
 from rlagent.ui import err_console, out_console, progress_bar
 
@@ -150,6 +151,7 @@ def train_command(overrides: list[str], dry_run: bool = False) -> None:
         run: RunDir = follower_run_dir(cfg)
     else:
         run = open_run_dir(cfg, "train")
+    overrides = launched_overrides(overrides)  # under launcher=accelerate: what the user typed, for resume lines
     with stop_on_signals():  # SIGINT/SIGTERM: interrupted in run.json, resumable, exit 130/143 (train/interrupt.py)
         try:
             # native library chatter to the run's log (rlagent/quiet.py); other ranks keep theirs on the terminal
@@ -157,10 +159,11 @@ def train_command(overrides: list[str], dry_run: bool = False) -> None:
                 summary = train(cfg, run, suite, examples, model_path)
         except Interrupted as stop:
             run.interrupt(stop.name, CheckpointStore(run.checkpoints).latest())
-            err_console.print(
-                f"interrupted by {stop.name}; resume with: {resume_command(overrides, run.path)}",
-                highlight=False, soft_wrap=True, markup=False,
-            )  # fmt: skip
+            if not process_rank():
+                err_console.print(
+                    f"interrupted by {stop.name}; resume with: {resume_command(overrides, run.path)}",
+                    highlight=False, soft_wrap=True, markup=False,
+                )  # fmt: skip
             raise SystemExit(stop.exit_code) from None
         except RunFailed as exc:  # the run started and stops: failed in run.json, the directory kept, exit 1
             if exc.resumable:
