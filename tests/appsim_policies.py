@@ -27,8 +27,12 @@ class AppsimOracle:
             info = {
                 "datetime": data.now.strftime("%Y-%m-%dT%H:%M:%S"),
                 "instruction": built.instruction,
-                "supervisor": {"first_name": sup.first_name, "last_name": sup.last_name, "email": sup.email,
-                               "phone_number": sup.phone_number},
+                "supervisor": {
+                    "first_name": sup.first_name,
+                    "last_name": sup.last_name,
+                    "email": sup.email,
+                    "phone_number": sup.phone_number,
+                },
             }
             self.code[_key(task_block(info))] = built.oracle
         self.extra_code = extra_code

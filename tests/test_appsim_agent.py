@@ -87,8 +87,12 @@ def test_worked_example_calls_real_apis_with_real_parameters():
     for reply, _ in EXAMPLE:
         code = extract_code(reply)
         assert code
-        for app, api_name in [("simple_note", "search_notes"), ("simple_note", "login"),
-                              ("api_docs", "show_api_doc"), ("supervisor", "complete_task")]:
+        for app, api_name in [
+            ("simple_note", "search_notes"),
+            ("simple_note", "login"),
+            ("api_docs", "show_api_doc"),
+            ("supervisor", "complete_task"),
+        ]:
             if f"apis.{app}.{api_name}(" in code:
                 assert api_name in docs[app]
     params = {p["name"] for p in docs["simple_note"]["search_notes"]["parameters"]}
@@ -112,9 +116,18 @@ def test_smoke_appsim_trains_through_the_sandbox_with_vllm_and_trl(tmp_path, tin
 
     run_dir = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "rlagent.cli", "train", "recipe=smoke_appsim", f"run.dir={run_dir}",
-         "trainer.live_view=false"],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "rlagent.cli",
+            "train",
+            "recipe=smoke_appsim",
+            f"run.dir={run_dir}",
+            "trainer.live_view=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "step 2/2" in result.stderr and "eta" in result.stderr  # plain progress lines when piped

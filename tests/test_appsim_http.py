@@ -135,4 +135,3 @@ def test_suite_close_leaves_no_server_process(suite):
     suite.close()
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
     assert not any(group_members(pid) for pid in pids)
-

@@ -32,7 +32,9 @@ def root(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("appsim-root")
     made = subprocess.run(
         [sys.executable, "-m", "rlagent", "appsim", "export", str(folder), "--split", "dev"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert made.returncode == 0, made.stderr[-3000:]
     return folder
@@ -50,7 +52,11 @@ def drive(root: Path, url: str, task_id: str, *args: str) -> dict:
     env = {**os.environ, "APPWORLD_ROOT": str(root)}
     done = subprocess.run(
         [str(python), str(DRIVER), "--url", url, "--task-id", task_id, *args],
-        capture_output=True, text=True, timeout=120, env=env, cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=root,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])

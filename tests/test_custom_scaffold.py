@@ -16,8 +16,16 @@ def test_new_task_package_passes_its_own_tests(tmp_path, tiny_path):
     made = run(sys.executable, "-m", "rlagent", "new-task", "inventory", "--dir", str(tmp_path), cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     package = tmp_path / "inventory"
-    for name in ("env.py", "reward.py", "data/train.jsonl", "data/dev.jsonl", "recipes/recipe/inventory_smoke.yaml",
-                 "recipes/recipe/inventory_gpu.yaml", "tests/test_inventory.py", "README.md"):
+    for name in (
+        "env.py",
+        "reward.py",
+        "data/train.jsonl",
+        "data/dev.jsonl",
+        "recipes/recipe/inventory_smoke.yaml",
+        "recipes/recipe/inventory_gpu.yaml",
+        "tests/test_inventory.py",
+        "README.md",
+    ):
         assert (package / name).is_file(), name
     assert "rlagent" not in (package / "env.py").read_text().split('"""', 2)[2]  # the environment needs no rlagent
     tests = run(sys.executable, "-m", "pytest", "inventory/tests", "-q", "-p", "no:cacheprovider", cwd=tmp_path)

@@ -70,11 +70,11 @@ class Counter:
         return "not a tool"
 '''
 
-BONUS = '''
+BONUS = """
 def bonus(environment, completion, **row):
     done = bool(completion) and completion[-1]["content"] == row.get("goal")
     return {"reward": 0.5 if done else 0.0, "count": environment.count}
-'''
+"""
 
 
 def write(path: Path, text: str) -> str:
@@ -91,7 +91,9 @@ def counter_suite(tmp_path, rows=None, reward=None, **custom) -> CustomSuite:
     env = write(tmp_path / "counter_env.py", COUNTER)
     rows = rows or [{"id": "a", "prompt": [{"role": "user", "content": "Count to 3."}], "goal": "3", "hint": " Go!"}]
     cfg = TaskConfig(
-        suite="custom", source="local", files={"train": rows_file(tmp_path, rows)},
+        suite="custom",
+        source="local",
+        files={"train": rows_file(tmp_path, rows)},
         custom=CustomTaskConfig(environment=f"{env}:Counter", reward=reward, **custom),
     )
     return CustomSuite(cfg)
@@ -157,8 +159,9 @@ def test_tools_mode_renders_schemas_through_the_chat_template(tmp_path):
 
 
 def test_calls_errors_timeouts_and_limits(tmp_path):
-    suite = counter_suite(tmp_path, max_tool_calls=8, max_calls_per_turn=2,
-                          tool_timeouts={"slow_double": 0.3, "stall": 0.3})
+    suite = counter_suite(
+        tmp_path, max_tool_calls=8, max_calls_per_turn=2, tool_timeouts={"slow_double": 0.3, "stall": 0.3}
+    )
     env = suite.make_env(suite.examples("train")[0])
     env.reset()
     assert env.step(call("increment", step="4")).observation == "4"  # "4" coerced to the int it must be
@@ -210,30 +213,38 @@ def test_reward_function_and_get_reward_add_up(tmp_path):
     env.step(call("increment", step=3))
     env.step("3")
     state = env.state()
-    assert state["reward"] == 3.5 and state["reward_metrics"] == {"count": 3.0, "reward/bonus": 0.5,
-                                                                   "reward/get_reward": 3.0}
+    assert state["reward"] == 3.5 and state["reward_metrics"] == {
+        "count": 3.0,
+        "reward/bonus": 0.5,
+        "reward/get_reward": 3.0,
+    }
     env.close()
 
 
 def test_rows_from_csv_and_a_datasets_folder(tmp_path, monkeypatch):
     env = write(tmp_path / "counter_env.py", COUNTER)
     csv = write(tmp_path / "rows.csv", "id,prompt,goal\nx1,Count to 2.,2\nx2,Count to 5.,5\n")
-    cfg = TaskConfig(suite="custom", source="local", files={"train": csv},
-                     custom=CustomTaskConfig(environment=f"{env}:Counter"))
+    cfg = TaskConfig(
+        suite="custom", source="local", files={"train": csv}, custom=CustomTaskConfig(environment=f"{env}:Counter")
+    )
     examples = CustomSuite(cfg).examples("train")
     assert [(e.id, e.data["goal"]) for e in examples] == [("x1", "2"), ("x2", "5")]
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     folder = tmp_path / "hub"
     rows_file(folder, [{"prompt": [{"role": "user", "content": "Count to 4."}], "goal": "4"}], "train.jsonl")
     rows_file(folder, [{"prompt": [{"role": "user", "content": "Count to 7."}], "goal": "7"}], "validation.jsonl")
-    cfg = TaskConfig(suite="custom", source="hub", hub_dataset=str(folder),
-                     custom=CustomTaskConfig(environment=f"{env}:Counter"))
+    cfg = TaskConfig(
+        suite="custom", source="hub", hub_dataset=str(folder), custom=CustomTaskConfig(environment=f"{env}:Counter")
+    )
     (dev,) = CustomSuite(cfg).examples("dev")  # dev is the dataset's validation split
     assert dev.data == {"prompt": [{"role": "user", "content": "Count to 7."}], "goal": "7"}
 
 
-def env_module(tools: str = "", reset: str = "def reset(self, **row):\n    self.n = 0",
-               extra: str = "def get_reward(self):\n    return 1.0") -> str:
+def env_module(
+    tools: str = "",
+    reset: str = "def reset(self, **row):\n    self.n = 0",
+    extra: str = "def get_reward(self):\n    return 1.0",
+) -> str:
     body = "\n\n".join(textwrap.indent(textwrap.dedent(part).strip(), "    ") for part in (reset, tools, extra) if part)
     return f"class Env:\n{body}\n"
 
@@ -254,23 +265,55 @@ BAD_PLUGINS = [
     ("attribute", env_module(GOOD_TOOL), "{file}:Envv", "has no attribute 'Envv' (did you mean Env?)"),
     ("syntax", "class Env(:\n", "{file}:Env", "failed: SyntaxError"),
     ("no tools", env_module(), "{file}:Env", "Env has no tools"),
-    ("no docstring", env_module("def ping(self, text: str) -> str:\n    return text"), "{file}:Env",
-     "tool Env.ping has no docstring"),
-    ("no hint", env_module('def ping(self, text) -> str:\n    """Echo.\n\n    Args:\n        text: What.\n    """'),
-     "{file}:Env", "parameter 'text' of tool Env.ping has no type hint"),
-    ("no args doc", env_module('def ping(self, text: str) -> str:\n    """Echo."""'), "{file}:Env",
-     "the docstring does not describe argument 'text'"),
-    ("reset signature", env_module(GOOD_TOOL, reset="def reset(self, question):\n    pass"), "{file}:Env",
-     "Env.reset(question) cannot take the fields of the rows"),
-    ("reset raises", env_module(GOOD_TOOL, reset="def reset(self, **row):\n    raise KeyError('sku')"), "{file}:Env",
-     "Env.reset failed on example r1: KeyError: 'sku'"),
+    (
+        "no docstring",
+        env_module("def ping(self, text: str) -> str:\n    return text"),
+        "{file}:Env",
+        "tool Env.ping has no docstring",
+    ),
+    (
+        "no hint",
+        env_module('def ping(self, text) -> str:\n    """Echo.\n\n    Args:\n        text: What.\n    """'),
+        "{file}:Env",
+        "parameter 'text' of tool Env.ping has no type hint",
+    ),
+    (
+        "no args doc",
+        env_module('def ping(self, text: str) -> str:\n    """Echo."""'),
+        "{file}:Env",
+        "the docstring does not describe argument 'text'",
+    ),
+    (
+        "reset signature",
+        env_module(GOOD_TOOL, reset="def reset(self, question):\n    pass"),
+        "{file}:Env",
+        "Env.reset(question) cannot take the fields of the rows",
+    ),
+    (
+        "reset raises",
+        env_module(GOOD_TOOL, reset="def reset(self, **row):\n    raise KeyError('sku')"),
+        "{file}:Env",
+        "Env.reset failed on example r1: KeyError: 'sku'",
+    ),
     ("no reward", env_module(GOOD_TOOL, extra=""), "{file}:Env", "no reward: set task.custom.reward"),
-    ("nan reward", env_module(GOOD_TOOL, extra="def get_reward(self):\n    return float('nan')"), "{file}:Env",
-     "reward Env.get_reward returned nan for example r1; a reward must be a finite number"),
-    ("text reward", env_module(GOOD_TOOL, extra="def get_reward(self):\n    return 'high'"), "{file}:Env",
-     "reward Env.get_reward returned 'high' for example r1"),
-    ("get_reward args", env_module(GOOD_TOOL, extra="def get_reward(self, completion):\n    return 1.0"), "{file}:Env",
-     "Env.get_reward must take no arguments"),
+    (
+        "nan reward",
+        env_module(GOOD_TOOL, extra="def get_reward(self):\n    return float('nan')"),
+        "{file}:Env",
+        "reward Env.get_reward returned nan for example r1; a reward must be a finite number",
+    ),
+    (
+        "text reward",
+        env_module(GOOD_TOOL, extra="def get_reward(self):\n    return 'high'"),
+        "{file}:Env",
+        "reward Env.get_reward returned 'high' for example r1",
+    ),
+    (
+        "get_reward args",
+        env_module(GOOD_TOOL, extra="def get_reward(self, completion):\n    return 1.0"),
+        "{file}:Env",
+        "Env.get_reward must take no arguments",
+    ),
 ]
 
 
@@ -282,8 +325,13 @@ def test_bad_plugins_fail_in_one_line_before_a_run_directory(tmp_path, monkeypat
     file = write(tmp_path / f"plugin_{case.replace(' ', '_')}.py", source) if source else "unused"
     spec = spec.replace("{file}", file).replace("env:Env", "nowhere_pkg.env:Env")
     rows = rows_file(tmp_path, [{"id": "r1", "prompt": "Hi."}])
-    overrides = ["recipe=smoke_search", "task=custom", f"task.custom.environment={spec}", f"task.files.train={rows}",
-                 f"run.root={tmp_path}/runs"]
+    overrides = [
+        "recipe=smoke_search",
+        "task=custom",
+        f"task.custom.environment={spec}",
+        f"task.files.train={rows}",
+        f"run.root={tmp_path}/runs",
+    ]
     with pytest.raises(UserError) as info:
         train_command(overrides)
     assert message in str(info.value) and "\n" not in str(info.value), str(info.value)
@@ -291,23 +339,33 @@ def test_bad_plugins_fail_in_one_line_before_a_run_directory(tmp_path, monkeypat
 
 
 def rlagent(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "rlagent", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "rlagent", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def test_cli_reports_bad_plugins_in_one_line_with_exit_2(tmp_path):
     rows = rows_file(tmp_path, [{"id": "r1", "prompt": "Hi."}])
     env = write(tmp_path / "noisy.py", env_module(GOOD_TOOL, extra="def get_reward(self):\n    return float('nan')"))
     cases = [
-        (["train", "recipe=smoke_search", "task=custom", f"task.custom.environment={env}:Env"],
-         "reward Env.get_reward returned nan"),
-        (["eval", "recipe=smoke_search", "task=custom", "task.custom.environment=nowhere_pkg.env:Env"],
-         "module 'nowhere_pkg.env' not found"),
+        (
+            ["train", "recipe=smoke_search", "task=custom", f"task.custom.environment={env}:Env"],
+            "reward Env.get_reward returned nan",
+        ),
+        (
+            ["eval", "recipe=smoke_search", "task=custom", "task.custom.environment=nowhere_pkg.env:Env"],
+            "module 'nowhere_pkg.env' not found",
+        ),
         (["eval", "recipe=smoke_search", "task=custom"], "task=custom needs task.custom.environment"),
     ]
     for args, message in cases:
-        result = rlagent(*args, f"task.files.train={rows}", f"task.files.dev={rows}", f"run.root={tmp_path}/runs",
-                         cwd=tmp_path)
+        result = rlagent(
+            *args, f"task.files.train={rows}", f"task.files.dev={rows}", f"run.root={tmp_path}/runs", cwd=tmp_path
+        )
         assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "runs").exists()
@@ -318,22 +376,36 @@ def test_a_reward_that_breaks_mid_run_leaves_no_run_directory(tmp_path, tiny_pat
     """The do-nothing probe passes; the first real episode's NaN stops `eval` in one line and removes its run."""
     rows = rows_file(tmp_path, [{"id": "r1", "prompt": "Say something."}])
     env = write(tmp_path / "picky.py", env_module(GOOD_TOOL, extra=""))
-    reward = write(tmp_path / "picky_reward.py", """
+    reward = write(
+        tmp_path / "picky_reward.py",
+        """
         def score(environment, completion, **row):
             return float("nan") if completion[-1]["content"] else 0.0
-    """)
-    result = rlagent("eval", "recipe=smoke_search", "task=custom", "rollout=hf", "task.custom.protocol=text",
-                     f"task.custom.environment={env}:Env", f"task.custom.reward={reward}:score",
-                     f"task.files.dev={rows}", "rollout.max_new_tokens=8", f"run.root={tmp_path}/runs", cwd=tmp_path)
+    """,
+    )
+    result = rlagent(
+        "eval",
+        "recipe=smoke_search",
+        "task=custom",
+        "rollout=hf",
+        "task.custom.protocol=text",
+        f"task.custom.environment={env}:Env",
+        f"task.custom.reward={reward}:score",
+        f"task.files.dev={rows}",
+        "rollout.max_new_tokens=8",
+        f"run.root={tmp_path}/runs",
+        cwd=tmp_path,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]  # after the engine's loading output: the error, in one line
-    assert last.startswith("error: reward ") and last.endswith("returned nan for example r1; a reward must be a "
-                                                               "finite number"), result.stderr
+    assert last.startswith("error: reward ") and last.endswith(
+        "returned nan for example r1; a reward must be a finite number"
+    ), result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
-ORACLE = '''
+ORACLE = """
 def solve(goal, **row):
     first = {"name": "increment", "arguments": {"step": int(goal) - 1}}
     return [first, {"name": "increment", "arguments": {"step": 1}}, f"The counter is at {goal}."]
@@ -341,7 +413,7 @@ def solve(goal, **row):
 
 def broken(**row):
     return [{"name": "teleport", "arguments": {}}]
-'''
+"""
 
 
 @pytest.mark.parametrize("protocol", ["tools", "text"])

@@ -20,15 +20,36 @@ SYSTEM = (
     "sentence with the answer or with what you did."
 )
 PEOPLE = [
-    ("Ana Silva", "Lisbon"), ("Ben Okafor", "Lagos"), ("Chloe Martin", "Lyon"), ("Dev Patel", "Pune"),
-    ("Eva Novak", "Brno"), ("Femi Adeyemi", "Ibadan"), ("Greta Lund", "Malmo"), ("Hugo Costa", "Porto"),
-    ("Ines Moreau", "Nantes"), ("Jon Berg", "Bergen"), ("Kira Sato", "Osaka"), ("Liam Walsh", "Cork"),
-    ("Mia Rossi", "Turin"), ("Noah Klein", "Graz"),
+    ("Ana Silva", "Lisbon"),
+    ("Ben Okafor", "Lagos"),
+    ("Chloe Martin", "Lyon"),
+    ("Dev Patel", "Pune"),
+    ("Eva Novak", "Brno"),
+    ("Femi Adeyemi", "Ibadan"),
+    ("Greta Lund", "Malmo"),
+    ("Hugo Costa", "Porto"),
+    ("Ines Moreau", "Nantes"),
+    ("Jon Berg", "Bergen"),
+    ("Kira Sato", "Osaka"),
+    ("Liam Walsh", "Cork"),
+    ("Mia Rossi", "Turin"),
+    ("Noah Klein", "Graz"),
 ]
 ITEMS = [
-    ("desk lamp", 39.0), ("office chair", 189.0), ("standing desk", 449.0), ("monitor arm", 79.5),
-    ("keyboard", 64.99), ("wireless mouse", 29.99), ("webcam", 89.0), ("headset", 119.0), ("laptop stand", 45.0),
-    ("cable organizer", 14.5), ("desk mat", 24.0), ("usb hub", 34.99), ("footrest", 52.0), ("whiteboard", 71.25),
+    ("desk lamp", 39.0),
+    ("office chair", 189.0),
+    ("standing desk", 449.0),
+    ("monitor arm", 79.5),
+    ("keyboard", 64.99),
+    ("wireless mouse", 29.99),
+    ("webcam", 89.0),
+    ("headset", 119.0),
+    ("laptop stand", 45.0),
+    ("cable organizer", 14.5),
+    ("desk mat", 24.0),
+    ("usb hub", 34.99),
+    ("footrest", 52.0),
+    ("whiteboard", 71.25),
 ]
 
 
@@ -81,39 +102,93 @@ def requests(customer: tuple, orders: list[tuple], refunds: list[tuple], rng: ra
     refunded = {r[1] for r in refunds}
     delivered = [o for o in mine if o[4] == "delivered" and o[0] not in refunded]
     rows = [
-        ("count", rng.choice([f"How many orders has {email} placed with us?",
-                              f"Quick check: how many orders do we have from {email}?"]), str(len(mine)), []),
-        ("last_item", rng.choice([f"What did {name} ({email}) order most recently?",
-                                  f"Which item was in the latest order of {email}?"]), mine[0][3], []),
+        (
+            "count",
+            rng.choice(
+                [
+                    f"How many orders has {email} placed with us?",
+                    f"Quick check: how many orders do we have from {email}?",
+                ]
+            ),
+            str(len(mine)),
+            [],
+        ),
+        (
+            "last_item",
+            rng.choice(
+                [f"What did {name} ({email}) order most recently?", f"Which item was in the latest order of {email}?"]
+            ),
+            mine[0][3],
+            [],
+        ),
     ]
     order = rng.choice(mine)
-    rows.append(("status", rng.choice([f"{email} asks where order #{order[0]} is. What is its status?",
-                                       f"What is the status of order #{order[0]}?"]), order[4], []))
+    rows.append(
+        (
+            "status",
+            rng.choice(
+                [
+                    f"{email} asks where order #{order[0]} is. What is its status?",
+                    f"What is the status of order #{order[0]}?",
+                ]
+            ),
+            order[4],
+            [],
+        )
+    )
     if any(o[4] == "delivered" for o in mine):
         spent = sum(o[5] for o in mine if o[4] == "delivered")
         rows.append(("spent", f"How much has {email} spent on delivered orders, in dollars?", f"{spent:.2f}", []))
     if delivered:
         full, part = delivered[0], delivered[-1]
-        rows.append(("refund_full",
-                     f"Order #{full[0]} from {email} ({full[3]}) arrived broken. Refund it in full.", None,
-                     [{"table": "refunds", "insert": {"order_id": full[0], "amount": full[5]}},
-                      {"table": "orders", "id": full[0], "set": {"status": "refunded"}}]))
+        rows.append(
+            (
+                "refund_full",
+                f"Order #{full[0]} from {email} ({full[3]}) arrived broken. Refund it in full.",
+                None,
+                [
+                    {"table": "refunds", "insert": {"order_id": full[0], "amount": full[5]}},
+                    {"table": "orders", "id": full[0], "set": {"status": "refunded"}},
+                ],
+            )
+        )
         amount = round(part[5] * 0.2, 2)
-        rows.append(("refund_partial",
-                     f"{email} was overcharged {amount:.2f} dollars on order #{part[0]}. Refund that amount.", None,
-                     [{"table": "refunds", "insert": {"order_id": part[0], "amount": amount}}]))
+        rows.append(
+            (
+                "refund_partial",
+                f"{email} was overcharged {amount:.2f} dollars on order #{part[0]}. Refund that amount.",
+                None,
+                [{"table": "refunds", "insert": {"order_id": part[0], "amount": amount}}],
+            )
+        )
     for o in mine:
         if o[4] == "processing":
-            rows.append(("cancel", f"{name} ({email}) no longer wants order #{o[0]}. Please cancel it.", None,
-                         [{"table": "orders", "id": o[0], "set": {"status": "cancelled"}}]))
+            rows.append(
+                (
+                    "cancel",
+                    f"{name} ({email}) no longer wants order #{o[0]}. Please cancel it.",
+                    None,
+                    [{"table": "orders", "id": o[0], "set": {"status": "cancelled"}}],
+                )
+            )
             break
     new = f"{name.split()[0].lower()}.{name.split()[1][0].lower()}@mail.example.org"
-    rows.append(("email", f"{name} has a new email address, {new} (the old one is {email}). Update their account.",
-                 None, [{"table": "customers", "id": cid, "set": {"email": new}}]))
+    rows.append(
+        (
+            "email",
+            f"{name} has a new email address, {new} (the old one is {email}). Update their account.",
+            None,
+            [{"table": "customers", "id": cid, "set": {"email": new}}],
+        )
+    )
     return [
-        {"id": f"c{cid}-{kind}", "kind": kind,
-         "prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
-         "answer": answer, "changes": changes}
+        {
+            "id": f"c{cid}-{kind}",
+            "kind": kind,
+            "prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
+            "answer": answer,
+            "changes": changes,
+        }
         for kind, text, answer, changes in rows
     ]
 
