@@ -27,11 +27,12 @@ quickstart: setup
 
 test: setup
 	$(VENV)/bin/ruff check rlagent tests scripts examples
+	$(VENV)/bin/ruff format --check rlagent tests scripts examples
 	$(VENV)/bin/pytest -q
 
 lint: setup
 	$(VENV)/bin/ruff check rlagent tests scripts examples
-	$(VENV)/bin/ruff format --check rlagent tests scripts
+	$(VENV)/bin/ruff format --check rlagent tests scripts examples
 
 bench: setup
 	$(VENV)/bin/python scripts/bench/run_all.py
