@@ -311,6 +311,50 @@ def test_environment_faults_error_only_their_episode(tokenizer):
     assert sorted(map(str, closed)) == sorted(map(str, faults))
 
 
+class ResetFails:
+    """The real search environment, except that reset() raises."""
+
+    def __init__(self, inner, closed: list):
+        self.inner, self.closed = inner, closed
+        self.stop, self.tools, self.observation_role = inner.stop, inner.tools, inner.observation_role
+
+    def reset(self):
+        raise ConnectionError("world server refused the lease")
+
+    def close(self):
+        self.closed.append("reset raises")
+        self.inner.close()
+
+
+def test_environments_that_cannot_start_error_only_their_episode(tokenizer):
+    """An environment whose construction or reset() raises errors its own episode (no turns, reward 0, closed);
+    the rest of the batch plays to its end, and the records still line up for the trainer."""
+    suite = kb_suite(questions=4)
+    examples = suite.examples("dev")
+    faults = {examples[0].id: "construction", examples[1].id: "reset"}
+    closed: list = []
+    make_env = suite.make_env
+
+    def faulty_make_env(ex):
+        if faults.get(ex.id) == "construction":
+            raise OSError("no sandbox slots left")
+        env = make_env(ex)
+        return ResetFails(env, closed) if faults.get(ex.id) == "reset" else env
+
+    suite.make_env = faulty_make_env
+    plans = {ex.data["question"]: [say(search(ex)), say(answer(ex))] for ex in examples}
+    episodes = play(suite, PlannedEngine(tokenizer, plans))
+    check_records(episodes)
+    first, second, *rest = episodes
+    assert first.error == "environment construction raised OSError: no sandbox slots left"
+    assert second.error == "environment reset() raised ConnectionError: world server refused the lease"
+    for ep in (first, second):
+        assert ep.errored and ep.finish_reason == "error" and not ep.turns and not ep.completion_ids
+        assert len(ep.prompt_ids) == 1  # a placeholder: the trainer's tensors need one token
+    assert closed == ["reset raises"]
+    assert all(not ep.errored and ep.success for ep in rest)
+
+
 class FaultyVerifier:
     def __init__(self, inner, rewards: dict[str, object]):
         self.inner, self.rewards = inner, rewards

@@ -139,13 +139,34 @@ class AgentLoop:
         return episodes
 
     def _start(self, example: Example, sample: int, index: int) -> _Live:
-        env = self.suite.make_env(example)
+        """An episode ready for its first turn; an environment that cannot be built or reset errors only this
+        episode (it is returned closed, with no turns)."""
         episode = Episode(example=example, sample=sample)
-        episode.messages = env.reset()
+        try:
+            env = self.suite.make_env(example)
+        except UserError:
+            raise
+        except Exception as exc:
+            return self._failed_start(episode, index, f"environment construction raised {_describe(exc)}")
+        try:
+            episode.messages = env.reset()
+        except UserError:
+            _close_quietly(env)
+            raise
+        except Exception as exc:
+            _close_quietly(env)
+            return self._failed_start(episode, index, f"environment reset() raised {_describe(exc)}")
         chat = self._chat_for(env)
         if chat is not None:
             episode.prompt_ids = chat.prompt_ids(episode.messages)
         return _Live(episode, env, chat, index)
+
+    def _failed_start(self, episode: Episode, index: int, error: str) -> _Live:
+        episode.fail(error)
+        episode.finish_reason = "error"
+        if not self.text_mode:  # no prompt to render: one placeholder token keeps the trainer's tensors non-empty
+            episode.prompt_ids = [min(i for i in self.eos_ids if i is not None)]
+        return _Live(episode, None, None, index, closed=True)  # type: ignore[arg-type]
 
     def _finish(self, live: _Live, reason: str, truncated: bool = False, hung: bool = False) -> None:
         ep = live.episode
@@ -205,7 +226,11 @@ class AgentLoop:
             raise
 
     def _play(self, lives: list[_Live], seed: int, on_done: Callable[[Episode], None] | None) -> list[Episode]:
-        active = list(lives)
+        active = [lv for lv in lives if not lv.closed]
+        if on_done:
+            for lv in lives:
+                if lv.closed:  # its environment failed to start
+                    on_done(lv.episode)
 
         def end(lv: _Live, reason: str, **kwargs: bool) -> None:
             self._finish(lv, reason, **kwargs)
