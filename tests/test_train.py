@@ -162,7 +162,7 @@ def test_bad_input_exits_2_without_a_run_directory(tmp_path, monkeypatch):
     cases = [
         (["recipe=smoke_search", "trainer.max_steps=zero"], "trainer.max_steps"),
         (["recipe=nq_3b", "model=tiny", "trainer.report_to=[]"], "set RLAGENT_DATA_DIR or task.data_dir"),
-        (["recipe=smoke_search", "trainer.report_to=[wandb]"], "needs the wandb package installed"),
+        (["recipe=smoke_search", "trainer.report_to=[mlflow]"], "needs the mlflow package installed"),
         (["recipe=smoke_appsim", "task.appworld.difficulties=[7]"], "task.appworld.difficulties has 7"),
         (["recipe=smoke_appsim", "algorithm.num_generations=1"], "needs algorithm.num_generations >= 2"),
         (["recipe=smoke_search", "rollout=openai"], "cannot train"),

@@ -383,7 +383,8 @@ class TrainerConfig:
         "the engine/trainer mismatch.",
     )
     report_to: list[str] = option(
-        help="Extra metric sinks (each needs its package installed).",
+        help="Extra metric sinks (each needs its package installed): TensorBoard events in RUN/logs/tensorboard, a "
+        "wandb run in RUN/logs/wandb (WANDB_MODE=offline keeps it local), mlflow as transformers configures it.",
         choices=("tensorboard", "wandb", "mlflow"),
         factory=list,
     )

@@ -11,9 +11,10 @@ from rlagent.config.schema import RecipeConfig
 from rlagent.launch.commands import world_size
 
 
-def grpo_config(cfg: RecipeConfig, output_dir: Path) -> GRPOConfig:
+def grpo_config(cfg: RecipeConfig, output_dir: Path, run_name: str | None = None) -> GRPOConfig:
     """One optimizer step per generated batch of prompts_per_step x num_generations episodes, over all the training
-    processes: each process gets an equal share of them (launch/commands.py: check_split)."""
+    processes: each process gets an equal share of them (launch/commands.py: check_split). `run_name` names the run
+    in the metric sinks (trainer.report_to)."""
     a, t = cfg.algorithm, cfg.trainer
     episodes = t.prompts_per_step * a.num_generations
     return GRPOConfig(
@@ -41,6 +42,7 @@ def grpo_config(cfg: RecipeConfig, output_dir: Path) -> GRPOConfig:
         save_strategy="steps" if t.save_steps else "no",
         save_steps=t.save_steps or 1,
         report_to=list(t.report_to) or "none",
+        run_name=run_name,
         seed=cfg.seed,
         bf16=t.bf16,
         gradient_checkpointing=cfg.model.gradient_checkpointing,

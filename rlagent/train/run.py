@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 from typing import Any
@@ -23,11 +22,11 @@ from rlagent.tasks.registry import build_suite
 from rlagent.train.checkpoints import CheckpointStore
 from rlagent.train.distributed import launched_overrides
 from rlagent.train.interrupt import Interrupted, resume_command, stop_on_signals
+from rlagent.train.sinks import check_sinks, place_sinks, sink_environment
 from rlagent.ui import err_console, out_console, progress_bar
 
 BASE_STEP = -1
 """Step number of the evaluation of the base policy when a warm start runs before step 0."""
-SINK_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
 
 # LoRA ranks vLLM can serve (vllm.config.lora).
@@ -71,9 +70,7 @@ def check_trainable(cfg: RecipeConfig) -> None:
         check_adapter_sync(cfg)
     if cfg.rollout.temperature <= 0:
         raise UserError(f"rollout.temperature={cfg.rollout.temperature} must be > 0 for training (on-policy sampling)")
-    for sink in cfg.trainer.report_to:
-        if importlib.util.find_spec(SINK_PACKAGES[sink]) is None:
-            raise UserError(f"trainer.report_to={sink} needs the {SINK_PACKAGES[sink]} package installed")
+    check_sinks(cfg.trainer.report_to)
     ws = cfg.trainer.warm_start
     if ws.demos < 0 or (ws.demos and (ws.epochs < 1 or ws.batch_size < 1 or ws.micro_batch_size < 1)):
         raise UserError(
@@ -302,7 +299,7 @@ def train(
         trainer = AgentGRPOTrainer(
             model=model_path,
             reward_funcs=[make_reward_func(suite, agent.timings)],
-            args=grpo_config(cfg, run.checkpoints),
+            args=grpo_config(cfg, run.checkpoints, run_name=run.path.name),
             train_dataset=_dataset(suite, examples),
             processing_class=tokenizer,
             peft_config=peft_config,
@@ -316,6 +313,7 @@ def train(
             max_error_share=cfg.trainer.max_error_share,
         )
         trainer.remove_callback(PrinterCallback)
+        place_sinks(trainer, run.path)
 
         live = cfg.trainer.live_view and err_console.is_terminal
 
@@ -375,7 +373,7 @@ def train(
             trainer.add_callback(
                 PeriodicEval(cfg.trainer.eval_steps, evaluate, cfg.trainer.max_steps, at_start=resume_from is None)
             )
-        with progress_bar() as bar:
+        with progress_bar() as bar, sink_environment(cfg.trainer.report_to, run.path):
             if live and main:
                 trainer.add_callback(LiveView(bar, metrics, cfg.trainer.max_steps))
             elif main:
