@@ -4,6 +4,7 @@ through the real agent loop, retriever and verifier)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,8 +19,9 @@ from rlagent.rollout.engines.base import Generation
 from rlagent.rollout.loop import AgentLoop, LoopSettings, score_episodes
 from rlagent.runs.files import write_jsonl_atomic
 from rlagent.runs.listing import find_run_dirs
+from rlagent.runs.liveness import DIED
 from rlagent.runs.load import read_run
-from rlagent.runs.progress import STALE, status_label
+from rlagent.runs.progress import status_label
 from rlagent.runs.rundir import RunDir, open_run_dir
 from rlagent.runs.sparkline import sparkline
 from rlagent.tasks.search.suite import SearchSuite
@@ -213,16 +215,59 @@ def test_runs_show_refuses_a_folder_that_is_not_a_run(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_running_run_and_a_stale_one(tmp_path):
-    cfg, _ = compose_recipe(["recipe=smoke_search", f"run.root={tmp_path}", f"run.dir={tmp_path / 'live'}"])
+def test_running_run_and_one_whose_process_died(tmp_path):
+    """A run recorded as running whose process was killed with SIGKILL (as by the OOM killer) shows as died in
+    `runs list`, `runs show` and compare-runs' skip warning, with how to continue it; run.json is left as it is."""
+    live = tmp_path / "live"
+    script = (
+        "import time\n"
+        "from rlagent.config.compose import compose_recipe\n"
+        "from rlagent.runs.rundir import open_run_dir\n"
+        f"cfg, _ = compose_recipe(['recipe=smoke_search', 'run.dir={live}'])\n"
+        "open_run_dir(cfg, 'train')\n"
+        "print('open', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "open"
+        info = json.loads((live / "run.json").read_text())
+        assert info["status"] == "running" and info["pid"] == proc.pid
+        line = _line_with(rlagent("runs", "list", str(tmp_path)).stdout, " live ")
+        assert "running" in line and "0/3" in line
+    finally:
+        proc.kill()  # SIGKILL: the process cannot record how it ended
+        proc.wait()
+        proc.stdout.close()
+    recorded = (live / "run.json").read_bytes()
+
+    line = _line_with(rlagent("runs", "list", str(tmp_path)).stdout, " live ")
+    assert "died" in line and "running" not in line and "0/3" in line
+    shown = rlagent("runs", "show", str(live), columns=400).stdout
+    status = _line_with(shown, " status ")
+    assert "died" in status and f"process {proc.pid}" in status
+    assert "continue it with: rlagent train recipe=smoke_search resume=true run.dir=" in status
+    compared = rlagent("compare-runs", str(live), columns=400)
+    assert "status: running in run.json, but died: process" in compared.stderr
+    assert f"rlagent train recipe=smoke_search resume=true run.dir={live} (and its other overrides)" in compared.stderr
+    assert (live / "run.json").read_bytes() == recorded  # shown as died, never rewritten
+
+    record = read_run(live)
+    assert status_label(record) == DIED
+    record.info["host"] = "another-machine"  # whether a process on another host lives cannot be told from here
+    assert status_label(record) == "running"
+
+
+def test_a_live_pid_that_is_not_the_runs_process_is_died(tmp_path):
+    """The recorded pid belongs to a live process that started after the run did: the pid was reused."""
+    cfg, _ = compose_recipe(["recipe=smoke_search", f"run.dir={tmp_path / 'live'}"])
     run = open_run_dir(cfg, "train")
-    assert status_label(read_run(run.path)) == "running"  # this process wrote it and is alive
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     record = read_run(run.path)
-    record.info["pid"] = int(gone.stdout)
-    assert status_label(record) == STALE
-    listed = rlagent("runs", "list", str(tmp_path))
-    assert "running" in _line_with(listed.stdout, " live ") and "0/3" in _line_with(listed.stdout, " live ")
+    assert record.info["pid"] == os.getpid() and status_label(record) == "running"  # this process, alive
+    record.info["started_unix"] = time.time() - 30 * 86400  # the run began long before this process did
+    assert status_label(record) == DIED
+    record.status = record.info["status"] = "completed"
+    assert status_label(record) == "completed"
 
 
 def test_run_dirs_are_found_without_searching_inside_them(runs_root):

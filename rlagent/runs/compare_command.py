@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from rlagent.errors import UserError
@@ -36,7 +37,7 @@ def load_runs(paths: list[Path]) -> tuple[list[RunRecord], list[str]]:
             runs.append(load_run(path))
         except SkippedRun as exc:
             skipped.append(str(exc))
-            err_console.print(f"[yellow]warning:[/] skipping {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[yellow]warning:[/] skipping {escape(str(exc))}", highlight=False, soft_wrap=True)
     return runs, skipped
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rlagent.runs.compare import fmt, task_metrics
+from rlagent.runs.liveness import DIED, died_hint
 from rlagent.runs.load import EvalRecord, RunRecord, flatten
 from rlagent.runs.progress import (
     clock,
@@ -63,6 +64,8 @@ def run_facts(run: RunRecord) -> list[tuple[str, str]]:
     status = status_label(run)
     if info.get("error"):
         status += f": {info['error']}"
+    if status == DIED:  # run.json still says running
+        status += f": {died_hint(info, run.path, run.recipe)}"
     if info.get("interrupted_by"):  # SIGINT/SIGTERM; resume=true continues from resume_from
         checkpoint = str(info.get("resume_from") or "").rsplit("/", 1)[-1] or "the start"
         status += f" by {info['interrupted_by']} (resumes from {checkpoint})"

@@ -11,6 +11,7 @@ import yaml
 
 from rlagent.evaluate.metrics import wilson_interval
 from rlagent.runs.files import read_jsonl
+from rlagent.runs.liveness import died_hint, run_died
 from rlagent.runs.rundir import CONFIG, STATUS
 
 
@@ -141,6 +142,9 @@ def load_run(path: Path) -> RunRecord:
     """A finished run directory for comparison, or raise SkippedRun naming what is missing or partial."""
     run = read_run(path)
     if run.status != "completed":
+        if run_died(run.info):
+            hint = died_hint(run.info, path, run.recipe)
+            raise SkippedRun(f"{path}: partial run (status: running in run.json, but died: {hint})")
         raise SkippedRun(f"{path}: partial run (status: {run.status})")
     if not run.evals and not run.train_rows:
         raise SkippedRun(f"{path}: no evaluations and no training metrics yet")

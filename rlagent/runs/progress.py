@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from datetime import datetime
 from typing import Any
 
+from rlagent.runs.liveness import DIED, run_died
 from rlagent.runs.load import EvalRecord, RunRecord
-
-STALE = "stale"
-"""Shown for a run whose run.json says running while its process on this host is gone (killed, not failed)."""
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
 
 
 def status_label(run: RunRecord) -> str:
-    """The recorded status; 'stale' for a 'running' run whose process on this host no longer exists."""
-    info = run.info
-    here = info.get("host") == platform.node() and isinstance(info.get("pid"), int)
-    if run.status == "running" and here and not _process_alive(info["pid"]):
-        return STALE
-    return run.status
+    """The recorded status; 'died' for a 'running' run whose process on this host is gone (runs/liveness.py)."""
+    return DIED if run_died(run.info) else run.status
 
 
 def is_training(run: RunRecord) -> bool:
@@ -73,7 +55,7 @@ def local_time(unix: float | None) -> str:
 
 
 def wall_s(run: RunRecord) -> float | None:
-    """Wall time of the last invocation: until it finished, or until now while it runs (unknown when stale)."""
+    """Wall time of the last invocation: until it finished, or until now while it runs (unknown when it died)."""
     if run.wall_s is not None:
         return run.wall_s
     since = run.info.get("started_unix")

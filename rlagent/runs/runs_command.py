@@ -11,16 +11,16 @@ from rich.text import Text
 from rlagent.errors import UserError
 from rlagent.runs.details import CURVE_HEADERS, EVAL_HEADERS, config_summary, curves, eval_cells, evaluations, run_facts
 from rlagent.runs.listing import LIST_HEADERS, list_cells, read_runs
+from rlagent.runs.liveness import DIED
 from rlagent.runs.load import SkippedRun, read_run
-from rlagent.runs.progress import STALE
 from rlagent.runs.rundir import STATUS
 from rlagent.ui import err_console, out_console
 
-STATUS_STYLES = {"running": "cyan", "completed": "green", "failed": "red", "interrupted": "magenta", STALE: "yellow"}
+STATUS_STYLES = {"running": "cyan", "completed": "green", "failed": "red", "interrupted": "magenta", DIED: "yellow"}
 
 
 def _warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] skipping {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/] skipping {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def list_command(root: Path) -> None:
