@@ -1,7 +1,10 @@
 """compare-runs on generated run directories (exact numbers) and on real smoke runs (HTML in Chromium)."""
 
+import html
 import json
 import os
+import re
+import shlex
 import shutil
 import struct
 import subprocess
@@ -13,7 +16,7 @@ import pytest
 import yaml
 
 from rlagent.evaluate.metrics import wilson_interval
-from rlagent.runs.compare import compare_pairs, differing_keys, summary_rows, within_run_changes
+from rlagent.runs.compare import compare_pairs, differing_keys, fmt, summary_rows, within_run_changes
 from rlagent.runs.load import load_run
 from rlagent.runs.stats import mcnemar_exact, paired_difference, unpaired_difference
 
@@ -138,6 +141,39 @@ def test_flips_and_paired_difference(two_runs):
     assert pair.difference.delta == pytest.approx(0.3) and pair.difference.paired
     assert pair.difference.p_value == pytest.approx(mcnemar_exact(8, 2))
     assert pair.difference.low > 0 and pair.difference.verdict == "better"
+
+
+def test_report_gives_each_flipped_episode_its_runs_show_command(two_runs, tmp_path):
+    base, trained = two_runs
+    status = json.loads((trained / "run.json").read_text())  # started at 0: a wall time of 4012 s
+    (trained / "run.json").write_text(json.dumps({**status, "finished": "1970-01-01T01:06:52+00:00"}))
+    report = tmp_path / "report.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "rlagent", "compare-runs", str(base), str(trained), "-o", str(report)],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "1:06:52" in result.stdout and "0:01:40" in result.stdout and "e+0" not in result.stdout
+    assert fmt(4012.3, 1) == "4,012" and fmt(1e-6) == "1e-06"
+
+    text = report.read_text()
+    shown = [html.unescape(c) for c in re.findall(r'<p class="show"><code>(.*?)</code></p>', text)]
+    flipped = [f"t{i}" for i in range(10, 18)] + ["t4", "t5"]  # solved only by trained, only by base
+    assert sorted(shown) == sorted(
+        shlex.join(["rlagent", "runs", "show", str(run), "--episode", f"dev-step-2:{task}#0"])
+        for task in flipped
+        for run in (base, trained)
+    )
+    # the command as the report gives it shows that episode
+    command = next(c for c in shown if str(trained) in c and "dev-step-2:t10#0" in c)
+    episode = subprocess.run(
+        [sys.executable, "-m", *shlex.split(command)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert episode.returncode == 0, episode.stderr
+    assert "episode dev-step-2:t10#0 of run trained" in episode.stdout and "Q t10?" in episode.stdout
 
 
 def test_noise_is_called_noise():

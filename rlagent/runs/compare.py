@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 from rlagent.runs.load import EvalRecord, RunRecord, flatten
+from rlagent.runs.progress import clock
 from rlagent.runs.stats import Difference, paired_difference, unpaired_difference
 
 # Keys that always differ between runs and say nothing about the method.
@@ -34,12 +36,23 @@ class SummaryRow:
 
 @dataclass
 class Flip:
-    """A task one run solved and the other did not, with both transcripts."""
+    """A task one run solved and the other did not, with both transcripts and the commands that show them turn by
+    turn (`rlagent runs show RUN --episode ID`; None where the transcript was not recorded)."""
 
     task: str
     solved_by: str
     transcript_a: dict[str, Any] | None
     transcript_b: dict[str, Any] | None
+    show_a: str | None = None
+    show_b: str | None = None
+
+
+def show_episode_command(run: RunRecord, record: EvalRecord, transcript: dict[str, Any] | None) -> str | None:
+    """`rlagent runs show RUN --episode SOURCE:EXAMPLE#SAMPLE` for a stored evaluation episode (runs/episodes.py)."""
+    if transcript is None:
+        return None
+    episode = f"{record.name}:{transcript.get('example_id')}#{transcript.get('sample', 0)}"
+    return shlex.join(["rlagent", "runs", "show", str(run.path), "--episode", episode])
 
 
 @dataclass
@@ -66,17 +79,20 @@ SUMMARY_HEADERS = (
     "tokens/s",
     "best success (step)",
     "train steps",
-    "wall time (s)",
+    "wall time",
 )
 PAIR_HEADERS = ("split", "baseline", "run", "Δ success", "95% CI", "p", "verdict", "gained", "lost", "test")
 
 
 def fmt(value: Any, digits: int = 3) -> str:
-    """A table cell: '—' for missing, fixed digits for floats (general format when very small or large)."""
+    """A table cell: '—' for missing, fixed digits for floats (thousands separated from 1000 on, general format when
+    very small)."""
     if value is None:
         return "—"
     if isinstance(value, float):
-        if value != 0 and (abs(value) >= 1000 or abs(value) < 0.01):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        if value != 0 and abs(value) < 0.01:
             return f"{value:.{digits}g}"
         return f"{value:.{digits}f}"
     return str(value)
@@ -109,7 +125,7 @@ def summary_cells(r: SummaryRow) -> list[str]:
         fmt(r.metric("tokens_per_s"), 1),
         f"{fmt(r.metric('success', 'best'))} ({fmt(r.best.step)})",
         fmt(r.steps),
-        fmt(r.wall_s, 1),
+        clock(r.wall_s),
     ]
 
 
@@ -158,12 +174,20 @@ def differing_keys(runs: list[RunRecord]) -> list[tuple[str, list[Any]]]:
     return out
 
 
-def _flips(a: EvalRecord, b: EvalRecord, label_a: str, label_b: str) -> tuple[list[Flip], list[Flip]]:
+def _flips(run_a: RunRecord, a: EvalRecord, run_b: RunRecord, b: EvalRecord) -> tuple[list[Flip], list[Flip]]:
     gained, lost = [], []
     for task in sorted(set(a.per_example) & set(b.per_example)):
         first_a, first_b = a.per_example[task][0], b.per_example[task][0]
         if first_a != first_b:
-            flip = Flip(task, label_b if first_b else label_a, a.transcript(task), b.transcript(task))
+            transcript_a, transcript_b = a.transcript(task), b.transcript(task)
+            flip = Flip(
+                task,
+                run_b.label if first_b else run_a.label,
+                transcript_a,
+                transcript_b,
+                show_episode_command(run_a, a, transcript_a),
+                show_episode_command(run_b, b, transcript_b),
+            )
             (gained if first_b else lost).append(flip)
     return gained, lost
 
@@ -190,7 +214,7 @@ def compare_pairs(runs: list[RunRecord], split: str | None) -> list[PairComparis
                     b.metrics.get("success", 0.0),
                     int(b.metrics.get("episodes", 0)),
                 )
-            gained, lost = _flips(a, b, base.label, other.label)
+            gained, lost = _flips(base, a, other, b)
             out.append(PairComparison(name, base.label, other.label, diff, gained, lost))
     return out
 

@@ -26,7 +26,7 @@ th { background: #eef1f5; } td.l, th.l { text-align: left; }
 .noise { color: #777; } .better { color: #137333; font-weight: 600; } .worse { color: #b3261e; font-weight: 600; }
 .plots img { width: 560px; margin: 4px; border: 1px solid #ddd; }
 details { margin: 0.3em 0; } pre { white-space: pre-wrap; background: #f7f7f7; padding: 6px; font-size: 12px; }
-.ok { color: #137333; } .no { color: #b3261e; }
+.ok { color: #137333; } .no { color: #b3261e; } p.show code { font-size: 12px; user-select: all; }
 """
 
 LOADED_SCRIPT = """
@@ -77,6 +77,11 @@ def _transcript(record: dict[str, Any] | None) -> str:
     return "".join(parts)
 
 
+def _show(command: str | None) -> str:
+    """The command that shows an episode turn by turn in the terminal."""
+    return f'<p class="show"><code>{escape(command)}</code></p>' if command else ""
+
+
 def flips_section(pairs: list[PairComparison], limit: int = 50) -> str:
     out = []
     for p in pairs:
@@ -86,8 +91,8 @@ def flips_section(pairs: list[PairComparison], limit: int = 50) -> str:
             for flip in flips[:limit]:
                 out.append(
                     f'<details id="flip-{escape(p.split)}-{escape(flip.task)}"><summary>{escape(flip.task)}</summary>'
-                    f"<h4>{escape(p.run_a)}</h4>{_transcript(flip.transcript_a)}"
-                    f"<h4>{escape(p.run_b)}</h4>{_transcript(flip.transcript_b)}</details>"
+                    f"<h4>{escape(p.run_a)}</h4>{_show(flip.show_a)}{_transcript(flip.transcript_a)}"
+                    f"<h4>{escape(p.run_b)}</h4>{_show(flip.show_b)}{_transcript(flip.transcript_b)}</details>"
                 )
     return "".join(out) or "<p>No flips: compare at least two runs evaluated on the same tasks.</p>"
 
