@@ -370,7 +370,11 @@ class TrainerConfig:
     eval_steps: int = option(0, help="Evaluate on task.eval_split every N steps (0: never).")
     eval_limit: int = option(32, help="Examples of the periodic evaluation.")
     logging_steps: int = option(1, help="Log metrics every N steps.")
-    bf16: bool = option(False, help="Mixed precision (CUDA).")
+    bf16: bool = option(
+        False,
+        help="bf16 mixed precision for the update (autocast; CUDA, and CPUs: 1.65x faster update on an AVX512-BF16 "
+        "CPU at a ~1e-2 logprob mismatch to an fp32 engine, docs/PERFORMANCE.md).",
+    )
     weight_sync: str = option(
         "inprocess",
         help="How new weights reach vLLM: inprocess (reload into our in-process engine), trl_colocate "
