@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,9 @@ def check_consistency(cfg: RecipeConfig) -> None:
             f"rollout.max_episode_tokens={cfg.rollout.max_episode_tokens} must be at least "
             f"rollout.max_new_tokens={cfg.rollout.max_new_tokens}"
         )
+    device = cfg.rollout.hf_device
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise UserError(f"rollout.hf_device={device} is not allowed; choose auto, cpu, cuda or cuda:N")
     check_launcher(cfg)
 
 

@@ -336,6 +336,11 @@ class RolloutConfig:
     vllm: VllmConfig = option(help="vLLM engine settings.", factory=VllmConfig)
     openai: OpenAIConfig = option(help="OpenAI-compatible server settings.", factory=OpenAIConfig)
     hf_batch_size: int = option(8, help="Sequences per transformers `generate` call (hf engine).")
+    hf_device: str = option(
+        "auto",
+        help="Where the hf engine generates: auto (this process's CUDA GPU when there is one, else the CPU), "
+        "cpu, cuda or cuda:N.",
+    )
 
 
 @dataclass

@@ -33,6 +33,16 @@ ENDED_FIELDS = ("finished", "error", "interrupted_by", "resume_from")
 """Fields that describe how an invocation ended; a resumed run's start clears them."""
 
 
+def _accelerator() -> str:
+    """`cuda:N (device name)` for this process's GPU when torch sees one, else `cpu`."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu"
+    index = torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -89,6 +99,7 @@ class RunDir:
             invocations=history,
             rlagent=__version__,
             host=platform.node(),
+            accelerator=_accelerator(),
             pid=os.getpid(),
             started_unix=time.time(),
         )

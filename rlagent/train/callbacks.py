@@ -32,7 +32,7 @@ def rename(logs: dict[str, Any]) -> dict[str, Any]:
             out[_RENAMES[key]] = value
         elif key.startswith(("clip_ratio", "completions/", "rewards/")):
             out[f"train/{key}"] = value
-        elif key.startswith(("rollout/", "timing/", "logprob_mismatch/", "update/")):
+        elif key.startswith(("rollout/", "timing/", "logprob_mismatch/", "update/", "memory/")):
             out[key] = value
     return out
 
@@ -67,8 +67,25 @@ class MetricsCallback(TrainerCallback):
         if gen:
             episodes = args.per_device_train_batch_size * args.gradient_accumulation_steps
             row["rollout/tokens_per_s"] = tokens * episodes / gen
+        row.update(gpu_memory())
         self.last_row = row
         self.log.append(state.global_step, row)
+
+
+def gpu_memory() -> dict[str, float]:
+    """This process's peak GPU memory since the last call (allocated by tensors, reserved by the caching
+    allocator), in GiB; nothing on a machine without CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    gib = 2**30
+    row = {
+        "memory/gpu_peak_allocated_gib": torch.cuda.max_memory_allocated() / gib,
+        "memory/gpu_peak_reserved_gib": torch.cuda.max_memory_reserved() / gib,
+    }
+    torch.cuda.reset_peak_memory_stats()
+    return row
 
 
 class LiveView(TrainerCallback):

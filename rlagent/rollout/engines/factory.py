@@ -72,6 +72,7 @@ def _build(cfg: RecipeConfig, model_path: str | None, training: bool) -> Any:
             path,
             dtype=cfg.model.dtype,
             batch_size=cfg.rollout.hf_batch_size,
+            device=cfg.rollout.hf_device,
             trust_remote_code=cfg.model.trust_remote_code,
         )
     from rlagent.rollout.engines.vllm import VllmEngine

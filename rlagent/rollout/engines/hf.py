@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +11,15 @@ import torch
 from rlagent.rollout.engines.base import Generation, Sampling
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """`auto`: this process's CUDA GPU (LOCAL_RANK under a launcher) when CUDA is available, else the CPU."""
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    return torch.device("cpu")
 
 
 class HFEngine:
@@ -25,6 +35,7 @@ class HFEngine:
         model: Any = None,
         tokenizer: Any = None,
         trust_remote_code: bool = False,
+        device: str = "auto",
     ):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -32,7 +43,10 @@ class HFEngine:
         self.model = model or AutoModelForCausalLM.from_pretrained(
             model_path, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code
         )
+        if model is None:
+            self.model.to(resolve_device(device))
         self.model.eval()
+        self.device = self.model.device
         self.batch_size = batch_size
         self.eos_ids = {self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set()
         gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
@@ -44,8 +58,8 @@ class HFEngine:
     def _generate_batch(self, prompts: list[list[int]], sampling: list[Sampling]) -> list[Generation]:
         first = sampling[0]
         width = max(len(p) for p in prompts)
-        input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompts])
-        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompts], device=self.device)
+        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
         do_sample = first.temperature > 0
         if first.seed is not None:
             torch.manual_seed(first.seed)
@@ -63,8 +77,10 @@ class HFEngine:
             eos_token_id=sorted(self.eos_ids),
             **kwargs,
         )
-        new_tokens = out.sequences[:, width:]
-        logprobs = torch.stack(out.scores, dim=1).float().log_softmax(-1)  # (batch, steps, vocab)
+        new_tokens = out.sequences[:, width:].cpu()
+        # (batch, steps) logprobs of the tokens drawn, gathered on the device: no (batch, steps, vocab) copy
+        logprobs = torch.stack(out.scores, dim=1).float().log_softmax(-1)
+        logprobs = logprobs.gather(-1, out.sequences[:, width:, None]).squeeze(-1).cpu()
         results = []
         for row, s in enumerate(sampling):
             ids: list[int] = []
@@ -77,7 +93,7 @@ class HFEngine:
                 if s.stop and any(stop in self.tokenizer.decode(ids) for stop in s.stop):
                     finish = "stop"
                     break
-            lps = [float(logprobs[row, i, t]) for i, t in enumerate(ids)]
+            lps = logprobs[row, : len(ids)].tolist()
             results.append(Generation(ids, lps, self.tokenizer.decode(ids, skip_special_tokens=True), finish))
         return results
 
