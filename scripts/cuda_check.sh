@@ -7,21 +7,24 @@
 #   5. bench  scripts/bench/bench_gpu_step.py: one GRPO step's cost for the shapes of SmolLM2-135M and
 #             Qwen2.5-0.5B (random weights; $RLAGENT_HOME/models/NAME or $CUDA_CHECK_SHAPES).
 # Each stage writes WORK/NAME.log and prints its tail; a failing stage does not stop the next.
+# CUDA_CHECK_STAGES picks stages (default: all five, in this order).
 #   bash scripts/cuda_check.sh [WORK]        (default runs/cuda-check; PYTHON picks the interpreter)
 set -u
 WORK=${1:-runs/cuda-check}
 PY=${PYTHON:-python3}
 HOME_DIR=${RLAGENT_HOME:-$HOME/.cache/rlagent}
 SHAPES=${CUDA_CHECK_SHAPES:-"$HOME_DIR/models/smollm2-135m $HOME_DIR/models/qwen2.5-coder-0.5b"}
+STAGES=${CUDA_CHECK_STAGES:-"env tests smoke vllm bench"}
 mkdir -p "$WORK"
 failed=0
 
 stage() {  # stage NAME SECONDS COMMAND...
   local name=$1 limit=$2 started rc
   shift 2
+  case " $STAGES " in *" $name "*) ;; *) return 0 ;; esac
   started=$(date +%s)
   echo "=== $name"
-  timeout "$limit" "$@" >"$WORK/$name.log" 2>&1
+  timeout "$limit" bash -c '"$@"' "$name" "$@" >"$WORK/$name.log" 2>&1  # bash -c: the stages are functions
   rc=$?
   tail -n 30 "$WORK/$name.log"
   echo "=== $name: exit $rc after $(($(date +%s) - started)) s"
@@ -58,6 +61,8 @@ vllm_smoke() {
   smoke vllm_cuda
 }
 
+export WORK PY
+export -f env_report smoke vllm_smoke
 stage env 60 env_report
 stage tests 300 "$PY" -m pytest -q -p no:cacheprovider -rA tests/test_cuda.py
 stage smoke 240 smoke hf
