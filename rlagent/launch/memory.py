@@ -23,6 +23,10 @@ Training GPU, per strategy (N = training processes over all machines, P = parame
 
 A GPU given to vLLM alone holds the weights / tensor_parallel_size and the KV cache.
 
+- hf engine (rollout.engine=hf): its own copy of the weights in model.dtype, and while generating a KV cache of
+  rollout.hf_batch_size x rollout.max_episode_tokens tokens plus transformers' fp32 scores of every new token
+  (hf_batch_size x max_new_tokens x vocab x 4 B).
+
 Left out: the CUDA context, NCCL buffers and allocator fragmentation (keep a few GiB free), vLLM's own activation
 peak and CUDA graphs, and the eager attention kernel's score matrix (layers x heads x sequence² per sequence).
 """
@@ -165,6 +169,25 @@ def _kv_note(cfg: RecipeConfig, arch: Architecture, kv_bytes: float, weight_byte
     return text
 
 
+def _hf_items(cfg: RecipeConfig, arch: Architecture, params: int, weight_bytes: int) -> list[Item]:
+    """The hf engine on the training GPU: its own copy of the weights (push_weights loads into it), and while it
+    generates, a KV cache for rollout.hf_batch_size sequences and transformers' fp32 scores of every new token."""
+    r = cfg.rollout
+    batch = r.hf_batch_size
+    kv = batch * r.max_episode_tokens * arch.kv_bytes_per_token(weight_bytes)
+    scores = batch * r.max_new_tokens * arch.vocab * 4
+    return [
+        Item("hf engine weights", params * weight_bytes, f"its own copy: {count(params)} × {weight_bytes} B"),
+        Item(
+            "hf engine generation",
+            kv + scores,
+            f"KV cache {batch} sequences × {r.max_episode_tokens:,} tokens × "
+            f"{arch.kv_bytes_per_token(weight_bytes):,} B + scores {batch} × {r.max_new_tokens} new tokens × "
+            f"{arch.vocab:,} × 4 B",
+        ),
+    ]
+
+
 def plan_memory(cfg: RecipeConfig, arch: Architecture) -> MemoryPlan:
     """The per-GPU memory of cfg's layout (see the module's docstring for every formula)."""
     launcher, t = cfg.launcher, cfg.trainer
@@ -304,9 +327,13 @@ def plan_memory(cfg: RecipeConfig, arch: Architecture) -> MemoryPlan:
             devices.append(Device("training GPU + colocated vLLM", per_machine, tuple(items + vllm_items)))
         notes.append(_kv_note(cfg, arch, kv, wb))
     else:
-        devices.append(Device("training GPU", per_machine, tuple(items)))
         if cfg.rollout.engine == "hf":
-            notes.append("rollout.engine=hf generates with the training model: its KV cache is not counted")
+            items.extend(_hf_items(cfg, arch, params, wb))
+            notes.append(
+                "rollout.engine=hf: the engine's generation buffers and the update's activations are never live at "
+                "once, so the total overstates the peak by the smaller of the two"
+            )
+        devices.append(Device("training GPU", per_machine, tuple(items)))
     return MemoryPlan(
         arch=arch,
         parameters=params,

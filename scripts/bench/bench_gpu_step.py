@@ -41,12 +41,9 @@ def random_model(shapes: Path, out: Path) -> Path:
     return out
 
 
-def run_steps(model: Path, run_dir: Path, steps: int, overrides: list[str]) -> tuple[list[dict], float]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "rlagent",
-        "train",
+def recipe(model: Path, run_dir: Path, steps: int, overrides: list[str]) -> list[str]:
+    """The `rlagent train` overrides of one benchmark run."""
+    return [
         "recipe=smoke_search",
         "rollout=hf",
         "trainer=gpu",
@@ -66,11 +63,26 @@ def run_steps(model: Path, run_dir: Path, steps: int, overrides: list[str]) -> t
         "algorithm.beta=0.001",
         *overrides,
     ]
+
+
+def estimate_gib(args: list[str]) -> float:
+    """What `rlagent train ... --dry-run` estimates for the training GPU."""
+    from rlagent.config.compose import compose_recipe
+    from rlagent.launch.memory import plan_memory
+    from rlagent.launch.report import architecture_of
+
+    cfg, _ = compose_recipe(args)
+    arch, _ = architecture_of(cfg)
+    return plan_memory(cfg, arch).devices[0].total / 2**30 if arch else float("nan")
+
+
+def run_steps(args: list[str], run_dir: Path) -> tuple[list[dict], float]:
+    cmd = [sys.executable, "-m", "rlagent", "train", *args]
     started = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode:
-        raise SystemExit(f"{model.name}: rlagent train failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{run_dir.name}: rlagent train failed:\n{done.stderr[-3000:]}")
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [r for r in rows if "timing/step_s" in r], wall
 
@@ -88,13 +100,16 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("bench_gpu_step.py needs a CUDA GPU")
     print(f"device: {torch.cuda.get_device_name(0)}; torch {torch.__version__}")
-    print("| model | parameters | step s | rollout s | update s | tokens/s | GPU peak GiB (alloc / reserved) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| model | params | step s | rollout s | update s | tokens/s | GPU peak GiB alloc / reserved | dry-run GiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for shapes in args.shapes:
         model = random_model(shapes, args.out / "models" / shapes.name)
         with safe_open(str(model / "model.safetensors"), "pt") as f:
             params = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
-        rows, wall = run_steps(model, args.out / f"run-{shapes.name}", args.steps, args.overrides)
+        run_dir = args.out / f"run-{shapes.name}"
+        train_args = recipe(model, run_dir, args.steps, args.overrides)
+        estimated = estimate_gib(train_args)
+        rows, wall = run_steps(train_args, run_dir)
         later = rows[1:] or rows  # the first step includes CUDA warm-up
         med = {k: statistics.median(r.get(k, 0.0) for r in later) for k in later[0]}
         peak_a = max(r.get("memory/gpu_peak_allocated_gib", 0.0) for r in rows)
@@ -106,6 +121,7 @@ def main() -> None:
             f"{med['timing/update_s']:.2f}",
             f"{med.get('rollout/tokens_per_s', 0):.0f}",
             f"{peak_a:.1f} / {peak_r:.1f}",
+            f"{estimated:.1f}",
         )
         print(f"| {shapes.name} | {' | '.join(cells)} |", flush=True)
         print(f"  ({len(rows)} steps, medians over steps 2..{len(rows)}; whole command {wall:.0f} s)", flush=True)

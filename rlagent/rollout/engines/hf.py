@@ -77,10 +77,14 @@ class HFEngine:
             eos_token_id=sorted(self.eos_ids),
             **kwargs,
         )
-        new_tokens = out.sequences[:, width:].cpu()
-        # (batch, steps) logprobs of the tokens drawn, gathered on the device: no (batch, steps, vocab) copy
-        logprobs = torch.stack(out.scores, dim=1).float().log_softmax(-1)
-        logprobs = logprobs.gather(-1, out.sequences[:, width:, None]).squeeze(-1).cpu()
+        drawn = out.sequences[:, width:]
+        # (batch, steps) logprobs of the tokens drawn, one step at a time: generate already holds every step's
+        # (batch, vocab) scores, and a stacked copy (plus its log_softmax) would double that on the device
+        logprobs = torch.stack(
+            [step.float().log_softmax(-1).gather(-1, drawn[:, i, None])[:, 0] for i, step in enumerate(out.scores)],
+            dim=1,
+        ).cpu()
+        new_tokens = drawn.cpu()
         results = []
         for row, s in enumerate(sampling):
             ids: list[int] = []

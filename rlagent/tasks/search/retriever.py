@@ -86,6 +86,7 @@ class BM25Retriever:
                 k=k,
                 show_progress=False,
                 n_threads=1,
+                backend_selection="numpy",  # not JAX, which bm25s picks when installed (see rlagent/__init__.py)
             )
         for row, i in enumerate(live):
             hits = zip(docs[row], scores[row], strict=True)
