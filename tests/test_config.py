@@ -119,3 +119,23 @@ def test_yaml_round_trip(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(to_yaml(cfg))
     assert load_saved(path) == cfg
+
+
+def test_importing_rlagent_keeps_jax_from_preallocating_the_gpu():
+    """bm25s runs a JAX op at import when JAX is installed; JAX would then take 75% of each GPU (seen on an H200)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = "import os, rlagent; print(os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'])"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_PYTHON_CLIENT_PREALLOCATE"}
+    default = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert default.stdout.strip() == "false"
+    mine = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**env, "XLA_PYTHON_CLIENT_PREALLOCATE": "true"},
+        check=True,
+    )
+    assert mine.stdout.strip() == "true"  # a user's own setting wins
