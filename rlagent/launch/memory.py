@@ -330,8 +330,8 @@ def plan_memory(cfg: RecipeConfig, arch: Architecture) -> MemoryPlan:
         if cfg.rollout.engine == "hf":
             items.extend(_hf_items(cfg, arch, params, wb))
             notes.append(
-                "rollout.engine=hf: the engine's generation buffers and the update's activations are never live at "
-                "once, so the total overstates the peak by the smaller of the two"
+                "rollout.engine=hf: measured peaks on an H200 were 1.15-1.29x this plan (docs/GPU.md; prompt tokens "
+                "and autocast/optimizer temporaries are not counted): keep 30% free"
             )
         devices.append(Device("training GPU", per_machine, tuple(items)))
     return MemoryPlan(
