@@ -51,12 +51,45 @@ def _split_dry_run(overrides: list[str] | None, flag: bool) -> tuple[list[str], 
 def train(
     overrides: list[str] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
     dry_run: bool = typer.Option(False, DRY_RUN, help=DRY_RUN_HELP),
+    multirun: bool = typer.Option(
+        False,
+        "--multirun",
+        "-m",
+        help="Sweep: seed=0,1 trainer.prompts_per_step=2,4 (or range(a,b)) run every combination, one run "
+        "directory each under --sweep-dir; `rlagent compare-runs SWEEP_DIR` compares them.",
+    ),
+    sweep_dir: Path = typer.Option(
+        None, "--sweep-dir", help="Where a sweep's runs go (default runs/sweep-RECIPE-TIME).", show_default=False
+    ),
+    sweep_launcher: str = typer.Option(
+        "local", "--sweep-launcher", help="local: one job after another here; slurm: one Slurm job array."
+    ),
+    slurm_option: list[str] = typer.Option(
+        None,
+        "--slurm-option",
+        help="An #SBATCH option for the array, e.g. --gres=gpu:8 (repeatable).",
+        show_default=False,
+    ),
 ) -> None:
     """Train a policy with online GRPO: vLLM rollouts, verifier rewards, TRL updates. Library output goes to
     RUN/logs/libraries.log; -v keeps it on the terminal."""
+    rest, dry = _split_dry_run(overrides, dry_run)
+    from rlagent.launch.sweep import is_sweep
+
+    if multirun:
+        from rlagent.launch.sweep import sweep_command
+
+        def say(line: str) -> None:
+            err_console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+        raise typer.Exit(sweep_command(rest, sweep_dir, sweep_launcher, list(slurm_option or []), dry, say))
+    if is_sweep(rest):
+        from rlagent.errors import UserError
+
+        raise UserError("the overrides sweep over several values (a,b or range()); add -m (--multirun) to run each")
     from rlagent.train.run import train_command
 
-    train_command(*_split_dry_run(overrides, dry_run))
+    train_command(rest, dry)
 
 
 @app.command(name="eval", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -75,7 +108,9 @@ def eval_(
 @app.command(name="compare-runs")
 @friendly
 def compare_runs(
-    runs: list[Path] = typer.Argument(..., help="Run directories (training, eval-only or baseline runs)."),
+    runs: list[Path] = typer.Argument(
+        ..., help="Run directories (training, eval-only or baseline runs), or folders of them (a sweep's)."
+    ),
     split: str = typer.Option(None, "--split", help="Only this evaluation split (default: all)."),
     output: Path = typer.Option(None, "--output", "-o", help="Write a self-contained HTML report here."),
 ) -> None:

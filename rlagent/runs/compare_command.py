@@ -30,9 +30,20 @@ def _short(value: object, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def expand_folders(paths: list[Path]) -> list[Path]:
+    """A folder that is not itself a run (a sweep's, or runs/) stands for the run directories under it."""
+    from rlagent.runs.listing import find_run_dirs
+
+    expanded: list[Path] = []
+    for path in paths:
+        inside = find_run_dirs(path) if path.is_dir() and not (path / "run.json").exists() else []
+        expanded.extend(inside or [path])
+    return expanded
+
+
 def load_runs(paths: list[Path]) -> tuple[list[RunRecord], list[str]]:
     runs, skipped = [], []
-    for path in paths:
+    for path in expand_folders(paths):
         try:
             runs.append(load_run(path))
         except SkippedRun as exc:
