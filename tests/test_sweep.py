@@ -104,4 +104,4 @@ def test_slurm_array_task_runs_its_line(tmp_path):
     assert task.returncode == 0, task.stderr[-3000:]
     runs = sorted(p.name for p in sweep.iterdir() if (p / "run.json").exists())
     assert runs == ["01-seed_1"]
-    assert json.loads((sweep / "01-seed_1" / "config.yaml").with_name("run.json").read_text())["status"] == "completed"
+    assert json.loads((sweep / "01-seed_1" / "run.json").read_text())["status"] == "completed"
