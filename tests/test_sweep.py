@@ -79,6 +79,10 @@ def test_local_sweep_runs_every_job_and_compare_runs_takes_the_folder(tmp_path):
     assert "00-seed_0" in compared.stdout and "01-seed_1" in compared.stdout
     again = rlagent("train", "-m", *FAST, "seed=0,1", "--sweep-dir", str(sweep))
     assert again.returncode == 2 and "already holds a sweep" in again.stderr
+    # resume=true goes on with the sweep: completed jobs are not run again, a job never started starts afresh
+    more = rlagent("train", "-m", *FAST, "seed=0,1,2", "--sweep-dir", str(sweep), "resume=true")
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert more.stderr.count("completed earlier") == 2 and "3/3 jobs completed" in more.stderr
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ WORK/sweep.json records the jobs and how each ended, and `rlagent compare-runs W
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import shlex
 import shutil
@@ -117,6 +118,13 @@ def run_local(overrides: list[str], sweep_dir: Path, jobs: list[Job], say) -> in
     _save(sweep_dir, overrides, "local", jobs)
     for job in jobs:
         swept = " ".join(f"{k}={v}" for k, v in job.swept.items())
+        if _resuming(job):
+            if _finished(job):  # resume=true: a job that completed earlier is not run again
+                job.status = "completed"
+                say(f"sweep job {job.index + 1}/{len(jobs)}: {swept} completed earlier")
+                continue
+            if not (Path(job.run_dir) / "config.yaml").exists():  # never started: it starts afresh
+                job.overrides = [o for o in job.overrides if o != "resume=true"]
         say(f"sweep job {job.index + 1}/{len(jobs)}: {swept} -> {job.run_dir}")
         started = time.perf_counter()
         job.status = "running"
@@ -138,6 +146,18 @@ def run_local(overrides: list[str], sweep_dir: Path, jobs: list[Job], say) -> in
         + f"; compare them with: rlagent compare-runs {sweep_dir}"
     )
     return 1 if failed else 0
+
+
+def _resuming(job: Job) -> bool:
+    return "resume=true" in job.overrides
+
+
+def _finished(job: Job) -> bool:
+    status = Path(job.run_dir) / "run.json"
+    try:
+        return json.loads(status.read_text()).get("status") == "completed"
+    except (OSError, ValueError):
+        return False
 
 
 def write_slurm(
