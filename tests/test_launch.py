@@ -298,6 +298,18 @@ def test_memory_of_smollm2_under_zero3_matches_hand_arithmetic() -> None:
     assert "vLLM weights" not in got and {item.name for item in vllm.items} == {"vLLM weights", "vLLM KV cache"}
 
 
+def test_hf_engine_memory_is_its_own_copy_and_generation_buffers() -> None:
+    """The hf engine holds its own weights (P x 2 B in bf16) and, while generating, a KV cache of hf_batch_size x
+    max_episode_tokens tokens (2 x 30 layers x 3 KV heads x 64 x 2 B = 23,040 B each) plus fp32 scores of every new
+    token (hf_batch_size x max_new_tokens x 49,152 x 4 B). Counted since an H200 run showed the plan too low."""
+    plan = _plan("rollout=hf", "rollout.hf_batch_size=8", "rollout.max_episode_tokens=512", "rollout.max_new_tokens=64")
+    got = {item.name: item.bytes for item in plan.devices[0].items}
+    assert got["hf engine weights"] == 134_515_008 * 2
+    assert got["hf engine generation"] == 8 * 512 * 23_040 + 8 * 64 * 49_152 * 4
+    vllm = {item.name for item in _plan("rollout=vllm_cpu").devices[0].items}
+    assert "hf engine weights" not in vllm
+
+
 def test_strategies_shard_what_they_should() -> None:
     common = [
         "trainer.bf16=true",
