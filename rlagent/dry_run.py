@@ -49,6 +49,15 @@ def describe_policy(cfg: RecipeConfig) -> str:
     return found
 
 
+def _server_rows(cfg: RecipeConfig) -> list[tuple[str, str]]:
+    """rollout.engine=vllm_server: the server a run would use (a given one is checked over HTTP)."""
+    if cfg.rollout.engine != "vllm_server":
+        return []
+    from rlagent.rollout.engines.vllm_server import describe_server
+
+    return [("rollout server", describe_server(cfg))]
+
+
 def _report(cfg: RecipeConfig, rows: list[tuple[str, str]], overrides: list[str] | None = None) -> None:
     sys.stdout.write(to_yaml(cfg))
     sys.stdout.flush()
@@ -82,6 +91,7 @@ def report_train(cfg: RecipeConfig, suite: TaskSuite, train_examples: int, overr
         [
             ("run directory", f"{path} ({'resumed' if cfg.resume else 'created by train'})"),
             ("policy weights", describe_policy(cfg)),
+            *_server_rows(cfg),
             ("train examples", f"{train_examples} in {cfg.task.split or 'train'}"),
             ("eval examples", evals),
             (
@@ -118,6 +128,7 @@ def report_eval(cfg: RecipeConfig, split: str, examples: int) -> None:
         [
             ("run directory", where),
             ("policy weights", policy),
+            *_server_rows(cfg),
             ("eval examples", f"{examples} in {split}"),
             ("episodes", f"{episodes} (examples × eval.num_samples {cfg.eval.num_samples})"),
             (

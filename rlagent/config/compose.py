@@ -182,6 +182,10 @@ def check_consistency(cfg: RecipeConfig) -> None:
     device = cfg.rollout.hf_device
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         raise UserError(f"rollout.hf_device={device} is not allowed; choose auto, cpu, cuda or cuda:N")
+    if cfg.rollout.engine == "vllm_server":
+        from rlagent.rollout.engines.server_settings import check_server_settings
+
+        check_server_settings(cfg.rollout.vllm_server)
     check_launcher(cfg)
 
 

@@ -315,10 +315,49 @@ class OpenAIConfig:
 
 
 @dataclass
+class VllmServerConfig:
+    """rollout.engine=vllm_server: a `vllm serve` process generates the episodes over HTTP (token ids in and out) and
+    receives the trainer's weights after each update. rlagent starts it on 127.0.0.1 with the settings of
+    rollout.vllm (its output in RUN/logs/vllm_server.log) and stops it when the command ends, or uses a running one
+    (url) started with the same flags and VLLM_SERVER_DEV_MODE=1 (docs/ARCHITECTURE.md)."""
+
+    url: str | None = option(
+        None,
+        help="An already running server, http://HOST:PORT (a trailing /v1 is fine), on a machine that shares "
+        "weights_dir with this one; null: rlagent starts one itself. Checked before the run starts: it must answer, "
+        "serve the policy, report processed logprobs and have rlagent's weight receiver "
+        "(--worker-extension-cls rlagent.rollout.engines.vllm_worker.PolicyReceiver); it then reloads the policy "
+        "from its own files, so weights an earlier run pushed never play.",
+    )
+    port: int = option(0, help="Port on 127.0.0.1 of the server rlagent starts; 0: a free port.")
+    extra_args: list[str] = option(
+        help="More `vllm serve` arguments for the server rlagent starts, e.g. [--max-num-batched-tokens, '8192']; the "
+        "model, host, port, dtype, seed, max length and logprobs mode come from the recipe.",
+        factory=list,
+    )
+    startup_timeout_s: float = option(
+        600.0, help="Seconds the server rlagent starts may take to load the model and answer its health check."
+    )
+    request_timeout_s: float = option(600.0, help="HTTP timeout of one generation request.")
+    max_concurrency: int = option(64, help="Generation requests in flight at once (one per episode).")
+    weights_dir: str | None = option(
+        None,
+        help="Folder the trainer writes each weight push to (one safetensors file, removed once the server loaded "
+        "it); the server must see it at the same path. null: a temporary folder in /dev/shm (memory), else in the "
+        "system's temporary folder.",
+    )
+
+
+@dataclass
 class RolloutConfig:
     """How episodes are generated."""
 
-    engine: str = option("vllm", help="Generation engine.", choices=("vllm", "hf", "openai"))
+    engine: str = option(
+        "vllm",
+        help="Generation engine: vllm (vLLM in this process), vllm_server (a `vllm serve` process over HTTP, weights "
+        "pushed to it; rollout.vllm_server), hf (transformers), openai (a chat-completions server; evaluation only).",
+        choices=("vllm", "vllm_server", "hf", "openai"),
+    )
     temperature: float = option(1.0, help="Sampling temperature during training.")
     top_p: float = option(1.0, help="Nucleus sampling mass.")
     top_k: int | None = option(None, help="Sample among the k most likely tokens; null disables.")
@@ -333,7 +372,12 @@ class RolloutConfig:
         help="Seconds one environment step may take before its episode is marked errored and the loop moves on "
         "(the step's thread is abandoned); a safety net above the suites' own limits. 0: no limit.",
     )
-    vllm: VllmConfig = option(help="vLLM engine settings.", factory=VllmConfig)
+    vllm: VllmConfig = option(
+        help="vLLM engine settings (also those of the server vllm_server starts).", factory=VllmConfig
+    )
+    vllm_server: VllmServerConfig = option(
+        help="The vLLM server of rollout.engine=vllm_server.", factory=VllmServerConfig
+    )
     openai: OpenAIConfig = option(help="OpenAI-compatible server settings.", factory=OpenAIConfig)
     hf_batch_size: int = option(8, help="Sequences per transformers `generate` call (hf engine).")
     hf_device: str = option(
@@ -382,7 +426,8 @@ class TrainerConfig:
     )
     weight_sync: str = option(
         "inprocess",
-        help="How new weights reach vLLM: inprocess (reload into our in-process engine), trl_colocate "
+        help="How new weights reach vLLM: inprocess (rlagent's own push into the rollout engine: reloaded in place in "
+        "the in-process engine, or written to a file the vllm_server engine's server loads), trl_colocate "
         "(TRL's colocated vLLM with sleep mode, CUDA) or trl_server (TRL's `trl vllm-serve`, CUDA).",
         choices=("inprocess", "trl_colocate", "trl_server"),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rlagent.config.compose import compose_recipe
-from rlagent.errors import UserError
+from rlagent.errors import RunFailed, UserError
 from rlagent.evaluate.runner import run_eval
 from rlagent.evaluate.table import metrics_table
 from rlagent.quiet import library_output
@@ -24,12 +24,20 @@ def eval_command(overrides: list[str], dry_run: bool = False) -> None:
         report_eval(cfg, split, len(examples))
         return
     if cfg.rollout.engine != "openai":
-        policy_path(cfg)
+        model_path = policy_path(cfg)
         chat_template_override(cfg)
+        if cfg.rollout.engine == "vllm_server":  # a given server is up and fit; a port to start one on is free
+            from rlagent.rollout.engines.vllm_server import check_server
+
+            check_server(cfg, model_path)
     run = open_for_eval(cfg)
     try:
         with library_output(run.path / "logs"):  # vLLM's native start-up chatter to the run's log, not the terminal
             result = run_eval(cfg, run, suite, split=split)
+    except RunFailed as exc:  # e.g. a vLLM server that would not start: the directory keeps its log
+        if run.path.exists():
+            run.fail(str(exc))
+        raise
     except UserError as exc:
         run.abandon(str(exc))
         raise

@@ -68,14 +68,19 @@ def run_eval(
     k, temperature = cfg.eval.num_samples, eval_temperature(cfg)
     started = time.perf_counter()
     load_s = 0.0
-    if engine is None:
-        engine = build_engine(cfg)
+    own_engine = engine is None
+    if own_engine:
+        engine = build_engine(cfg, log_dir=run.path / "logs")
         load_s = time.perf_counter() - started
-    loop = AgentLoop(engine, suite, LoopSettings.from_config(cfg, temperature=temperature))
-    items = [(ex, sample) for ex in examples for sample in range(k)]
-    with progress_bar(transient=not show_progress) as bar:
-        task = bar.add_task(f"eval {name}", total=len(items), status="")
-        episodes = loop.run(items, seed=cfg.seed, on_done=lambda ep: bar.advance(task))
+    try:
+        loop = AgentLoop(engine, suite, LoopSettings.from_config(cfg, temperature=temperature))
+        items = [(ex, sample) for ex in examples for sample in range(k)]
+        with progress_bar(transient=not show_progress) as bar:
+            task = bar.add_task(f"eval {name}", total=len(items), status="")
+            episodes = loop.run(items, seed=cfg.seed, on_done=lambda ep: bar.advance(task))
+    finally:
+        if own_engine:  # a vLLM server the engine started stops here, not at interpreter exit
+            engine.close()
     score_episodes(suite, episodes)
     metrics = aggregate(episodes, k)
     stats = loop.stats

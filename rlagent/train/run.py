@@ -49,7 +49,7 @@ def check_adapter_sync(cfg: RecipeConfig) -> None:
 
 def check_trainable(cfg: RecipeConfig) -> None:
     if cfg.rollout.engine == "openai":
-        raise UserError("rollout.engine=openai cannot train (text only, no token ids); use vllm or hf")
+        raise UserError("rollout.engine=openai cannot train (text only, no token ids); use vllm, vllm_server or hf")
     a = cfg.algorithm
     if a.num_generations < 2:
         raise UserError(f"algorithm.num_generations={a.num_generations}: GRPO needs at least 2 episodes per prompt")
@@ -138,6 +138,10 @@ def train_command(overrides: list[str], dry_run: bool = False) -> None:
         return
     model_path = policy_path(cfg)
     chat_template_override(cfg)
+    if cfg.rollout.engine == "vllm_server":  # a given server is up and fit; a port to start one on is free
+        from rlagent.rollout.engines.vllm_server import check_server
+
+        check_server(cfg, model_path)
     if cfg.launcher.kind == "accelerate":  # this process starts the training processes and waits for them
         from rlagent.train.distributed import launch_processes
 
@@ -275,7 +279,7 @@ def train(
     main = process_rank() == 0  # with several training processes, only rank 0 logs, evaluates and reports
     own_engine = engine is None
     if own_engine:
-        engine = build_engine(cfg, model_path, training=True)
+        engine = build_engine(cfg, model_path, training=True, log_dir=run.path / "logs")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=cfg.model.trust_remote_code)
         tokenizer.chat_template = engine.tokenizer.chat_template  # model.chat_template, when set

@@ -40,13 +40,16 @@ def chat_template_override(cfg: RecipeConfig) -> str | None:
     return path.read_text()
 
 
-def build_engine(cfg: RecipeConfig, model_path: str | None = None, training: bool = False) -> Any:
-    """A VllmEngine, HFEngine or OpenAIEngine for `cfg.rollout.engine`, with model.chat_template applied;
-    `training` builds a vLLM engine that serves LoRA adapters when model.lora.sync=adapter."""
+def build_engine(
+    cfg: RecipeConfig, model_path: str | None = None, training: bool = False, log_dir: Path | None = None
+) -> Any:
+    """A VllmEngine, VllmServerEngine, HFEngine or OpenAIEngine for `cfg.rollout.engine`, with model.chat_template
+    applied; `training` builds a vLLM engine that serves LoRA adapters when model.lora.sync=adapter; `log_dir` (the
+    run's logs/) receives the output of a vLLM server the engine starts."""
     template = chat_template_override(cfg)
     if cfg.rollout.engine != "openai" and model_path is None:
         model_path = policy_path(cfg)  # resolved once: a LoRA checkpoint is merged here
-    engine = _build(cfg, model_path, training)
+    engine = _build(cfg, model_path, training, log_dir)
     if template is not None and engine.tokenizer is not None:
         if engine.name == "vllm":
             # vLLM's tokenizer is a pool that renders chats with copies made when it loaded, so a template set
@@ -58,13 +61,17 @@ def build_engine(cfg: RecipeConfig, model_path: str | None = None, training: boo
     return engine
 
 
-def _build(cfg: RecipeConfig, model_path: str | None, training: bool) -> Any:
+def _build(cfg: RecipeConfig, model_path: str | None, training: bool, log_dir: Path | None = None) -> Any:
     engine = cfg.rollout.engine
     if engine == "openai":
         from rlagent.rollout.engines.openai import OpenAIEngine
 
         return OpenAIEngine(cfg.rollout.openai, cfg.model.name_or_path)
     path = model_path or policy_path(cfg)  # model_path is set by build_engine; kept for direct callers
+    if engine == "vllm_server":
+        from rlagent.rollout.engines.vllm_server import VllmServerEngine
+
+        return VllmServerEngine(path, cfg, log_dir=log_dir)
     if engine == "hf":
         from rlagent.rollout.engines.hf import HFEngine
 
