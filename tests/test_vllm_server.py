@@ -240,7 +240,7 @@ def test_sigterm_stops_the_server_train_started(tmp_path):
     log = (run_dir / "logs" / "vllm_server.log").read_text()
     assert "--worker-extension-cls rlagent.rollout.engines.vllm_worker.PolicyReceiver" in log
     rows = [json.loads(line) for line in Path(run_dir / "metrics.jsonl").read_text().splitlines()]
-    # the pushes' agreement is asserted by test_training_through_the_server; here only: nothing logged disagrees
-    # (once, on a loaded machine, no row had the key by the time SIGTERM landed)
+    # agreement after pushes is test_training_pushes_each_update_to_the_server's; here only: nothing logged
+    # disagrees (once, on a loaded machine, no row had the key by the time SIGTERM landed)
     mismatch = [r["logprob_mismatch/max"] for r in rows if "logprob_mismatch/max" in r]
     assert all(m < TOLERANCE for m in mismatch), rows
