@@ -59,7 +59,7 @@ def train(
         "directory each under --sweep-dir; `rlagent compare-runs SWEEP_DIR` compares them.",
     ),
     sweep_dir: Path = typer.Option(
-        None, "--sweep-dir", help="Where a sweep's runs go (default runs/sweep-RECIPE-TIME).", show_default=False
+        None, "--sweep-dir", help="Where a sweep's runs go (default RUN_ROOT/NAME-sweep-TIME).", show_default=False
     ),
     sweep_launcher: str = typer.Option(
         "local", "--sweep-launcher", help="local: one job after another here; slurm: one Slurm job array."

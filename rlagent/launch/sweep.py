@@ -26,8 +26,10 @@ from hydra.core.override_parser.types import Glob
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
+from rlagent.config.schema import RecipeConfig
 from rlagent.errors import UserError
 from rlagent.runs.files import write_json_atomic
+from rlagent.runs.rundir import default_run_path
 
 LAUNCHERS = ("local", "slurm")
 SWEEP_FILE = "sweep.json"
@@ -44,6 +46,10 @@ class Job:
     status: str = "pending"
     exit_code: int | None = None
     seconds: float | None = None
+
+    @property
+    def label(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.swept.items()) or "(no swept values)"
 
 
 def expand(overrides: list[str]) -> tuple[list[str], list[list[tuple[str, str]]]]:
@@ -89,16 +95,18 @@ def plan_jobs(overrides: list[str], sweep_dir: Path) -> list[Job]:
     return jobs
 
 
-def validate(jobs: list[Job]) -> None:
-    """Compose every job's recipe before anything starts; the first bad one stops the sweep (UserError)."""
+def validate(jobs: list[Job]) -> RecipeConfig:
+    """Compose every job's recipe before anything starts; the first bad one stops the sweep (UserError). Returns
+    the first job's configuration."""
     from rlagent.config.compose import compose_recipe
 
+    configs = []
     for job in jobs:
         try:
-            compose_recipe(job.overrides)
+            configs.append(compose_recipe(job.overrides)[0])
         except UserError as exc:
-            swept = " ".join(f"{k}={v}" for k, v in job.swept.items()) or "(no swept values)"
-            raise UserError(f"sweep job {job.index} ({swept}): {exc}") from None
+            raise UserError(f"sweep job {job.index} ({job.label}): {exc}") from None
+    return configs[0]
 
 
 def train_argv(job: Job, python: str = sys.executable) -> list[str]:
@@ -117,7 +125,7 @@ def run_local(overrides: list[str], sweep_dir: Path, jobs: list[Job], say) -> in
     sweep_dir.mkdir(parents=True, exist_ok=True)
     _save(sweep_dir, overrides, "local", jobs)
     for job in jobs:
-        swept = " ".join(f"{k}={v}" for k, v in job.swept.items())
+        swept = job.label
         if _resuming(job):
             if _finished(job):  # resume=true: a job that completed earlier is not run again
                 job.status = "completed"
@@ -197,13 +205,6 @@ def submit_slurm(script: Path, say) -> int:
     return done.returncode
 
 
-def default_sweep_dir(overrides: list[str]) -> Path:
-    from rlagent.config.schema import RunConfig
-
-    recipe = next((o.split("=", 1)[1] for o in overrides if o.startswith("recipe=")), "sweep")
-    return Path(RunConfig().root) / f"sweep-{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
 def sweep_command(
     overrides: list[str],
     sweep_dir: Path | None,
@@ -217,11 +218,11 @@ def sweep_command(
         raise UserError(f"--sweep-launcher={launcher} is not allowed; choose one of: {', '.join(LAUNCHERS)}")
     if slurm_options and launcher != "slurm":
         raise UserError("--slurm-option needs --sweep-launcher=slurm")
-    sweep_dir = sweep_dir or default_sweep_dir(overrides)
+    first = validate(plan_jobs(overrides, sweep_dir or Path(".")))  # run.dir plays no part in the checks
+    sweep_dir = sweep_dir or default_run_path(first, "sweep")  # run.root/NAME-sweep-TIME, as runs are named
     if (sweep_dir / SWEEP_FILE).exists() and not any(o == "resume=true" for o in overrides) and not dry_run:
         raise UserError(f"sweep folder '{sweep_dir}' already holds a sweep; add resume=true to go on with it")
     jobs = plan_jobs(overrides, sweep_dir)
-    validate(jobs)
     if dry_run:
         say(f"sweep of {len(jobs)} jobs into {sweep_dir} ({launcher}); nothing created")
         for job in jobs:
