@@ -179,6 +179,7 @@ def check_consistency(cfg: RecipeConfig) -> None:
             f"rollout.max_episode_tokens={cfg.rollout.max_episode_tokens} must be at least "
             f"rollout.max_new_tokens={cfg.rollout.max_new_tokens}"
         )
+    check_async(cfg)
     device = cfg.rollout.hf_device
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         raise UserError(f"rollout.hf_device={device} is not allowed; choose auto, cpu, cuda or cuda:N")
@@ -187,6 +188,24 @@ def check_consistency(cfg: RecipeConfig) -> None:
 
         check_server_settings(cfg.rollout.vllm_server)
     check_launcher(cfg)
+
+
+ASYNC_ENGINES = ("vllm_server", "hf")
+"""Engines that generate in a background thread while the trainer updates: a server (vllm_server) or a model
+copy of their own (hf); the in-process vLLM engine is not driven from two threads."""
+
+
+def check_async(cfg: RecipeConfig) -> None:
+    t = cfg.trainer
+    if t.max_staleness < 1:
+        raise UserError(f"trainer.max_staleness={t.max_staleness} must be at least 1")
+    if not t.importance_sampling_cap >= 1.0:
+        raise UserError(f"trainer.importance_sampling_cap={t.importance_sampling_cap} must be at least 1")
+    if t.async_rollouts and cfg.rollout.engine not in ASYNC_ENGINES:
+        raise UserError(
+            f"trainer.async_rollouts=true needs rollout.engine in {ASYNC_ENGINES}, not {cfg.rollout.engine} "
+            "(rollout=vllm_server runs vLLM as a server)"
+        )
 
 
 def _explain(exc: BaseException) -> str:

@@ -463,6 +463,29 @@ class TrainerConfig:
         help="Stop the run (run.json status failed, exit code 1, one line naming the first error) once more than "
         "this share of the training episodes played since the run (re)started errored; 1.0: never stop.",
     )
+    async_rollouts: bool = option(
+        False,
+        help="Generate the next max_staleness batches in a background thread while the trainer updates on this one "
+        "(rollout.engine=vllm_server or hf). The rollout then draws each step's prompts from its own seeded stream "
+        "(rollout/async_rollout.py), every episode records the policy version (optimizer step) that sampled it, and "
+        "truncated importance sampling corrects the off-policy gap (trainer.importance_sampling).",
+    )
+    max_staleness: int = option(
+        1,
+        help="With async_rollouts: the most policy versions (optimizer steps) an episode may lag the policy it "
+        "trains; older batches are regenerated with the current weights (counted in async/regenerated), never "
+        "dropped. It is also how many batches are generated ahead.",
+    )
+    importance_sampling: str = option(
+        "async",
+        help="When the loss weights each token by min(pi_trainer / pi_sampler, importance_sampling_cap), the "
+        "truncated importance ratio of the policy at the update's start to the engine that sampled it: async "
+        "(with async_rollouts), always (also corrects the engine/trainer mismatch of synchronous runs) or off.",
+        choices=("async", "always", "off"),
+    )
+    importance_sampling_cap: float = option(
+        2.0, help="Upper truncation of the importance weights (at least 1; TIS uses 2)."
+    )
 
 
 LAUNCH_STRATEGIES = ("ddp", "fsdp2", "zero2", "zero3")

@@ -45,6 +45,8 @@ class Episode:
     metrics: dict[str, float] = field(default_factory=dict)
     text_tokens: int = 0
     """Tokens a text engine reported generating (token engines count `mask` instead)."""
+    policy_version: int | None = None
+    """Training only: the optimizer step whose weights the engine held when this episode was sampled."""
     error: str | None = None
     """Why the episode errored in the loop or its scoring (an environment step that raised or hung, invalid engine
     output, a reward that is not a finite number); None when it did not."""
@@ -93,4 +95,5 @@ class Episode:
             "prompt_tokens": len(self.prompt_ids),
             "completion_tokens": len(self.completion_ids),
             "model_tokens": self.model_tokens,
+            "policy_version": self.policy_version,
         }

@@ -32,7 +32,9 @@ def rename(logs: dict[str, Any]) -> dict[str, Any]:
             out[_RENAMES[key]] = value
         elif key.startswith(("clip_ratio", "completions/", "rewards/")):
             out[f"train/{key}"] = value
-        elif key.startswith(("rollout/", "timing/", "logprob_mismatch/", "update/", "memory/")):
+        elif key.startswith(
+            ("rollout/", "timing/", "logprob_mismatch/", "update/", "memory/", "async/", "importance/")
+        ):
             out[key] = value
     return out
 
@@ -58,9 +60,9 @@ class MetricsCallback(TrainerCallback):
         row = rename(logs)
         step_s = self.step_s
         row["timing/step_s"] = step_s
-        spent = sum(
-            row.get(f"timing/{k}", 0.0) for k in ("rollout_s", "scoring_s", "weight_sync_s", "mismatch_check_s")
-        )
+        # asynchronous rollouts: the batch was played during the previous update; this step only waited for it
+        rollout = "rollout_wait_s" if "timing/rollout_wait_s" in row else "rollout_s"
+        spent = sum(row.get(f"timing/{k}", 0.0) for k in (rollout, "scoring_s", "weight_sync_s", "mismatch_check_s"))
         row["timing/update_s"] = max(0.0, step_s - spent)
         tokens = row.get("rollout/model_tokens", 0.0)
         gen = row.get("timing/rollout_generation_s", 0.0)
@@ -141,10 +143,16 @@ class PlainProgress(TrainerCallback):
             f"{name} {row.get(f'timing/{key}', 0.0):.1f}s"
             for name, key in (("rollout", "rollout_s"), ("update", "update_s"), ("sync", "weight_sync_s"))
         )
+        if "timing/rollout_wait_s" in row:  # asynchronous: played ahead; how long this step waited for it
+            phases += f"  waited {row['timing/rollout_wait_s']:.1f}s  staleness {row.get('async/staleness_max', 0):.0f}"
+        if "logprob_mismatch/max" in row or "async/policy_gap_max" not in row:
+            check = f"mismatch {row.get('logprob_mismatch/max', 0.0):.1e}"
+        else:  # every row was sampled by an older policy: its drift, not the engine's error
+            check = f"policy gap {row['async/policy_gap_max']:.1e}"
         self.write(
             f"step {step}/{self.total}  elapsed {_clock(elapsed)}  eta {_clock(eta)}  "
             f"reward {row.get('train/reward', 0.0):.3f}  success {row.get('rollout/success', 0.0):.3f}  "
-            f"mismatch {row.get('logprob_mismatch/max', 0.0):.1e}  {phases}"
+            f"{check}  {phases}"
         )
 
 

@@ -3,8 +3,10 @@ scores episodes with the task verifier."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from rlagent.launch.commands import process_rank
@@ -13,7 +15,20 @@ from rlagent.rollout.loop import AgentLoop
 from rlagent.runs.files import write_jsonl_atomic
 from rlagent.runs.rundir import RunDir
 from rlagent.tasks.base import Example, TaskSuite
+from rlagent.train.async_rollout import Batch, ExampleStream, Prefetcher, prefetch_depth
 from rlagent.train.sync import push_weights
+
+
+@dataclass
+class AsyncSettings:
+    """trainer.async_rollouts' settings as the rollout needs them."""
+
+    max_staleness: int
+    num_iterations: int
+    prompts_per_step: int
+    """Prompts of one generation batch over all training processes."""
+    rank: int = 0
+    processes: int = 1
 
 
 class AgentRollout:
@@ -22,6 +37,9 @@ class AgentRollout:
     TRL's sampler already repeats each prompt num_generations times, so the batch arrives as
     consecutive groups; each row becomes one episode of the agent loop. The trainer subclass sets
     `batch_rows` (the dataset rows behind the prompts) just before TRL calls us.
+
+    With `asynchronous` settings (trainer.async_rollouts) the next batches are played in a background thread while
+    the trainer updates (train/async_rollout.py); their prompts come from the rollout's own seeded stream.
     """
 
     def __init__(
@@ -32,6 +50,7 @@ class AgentRollout:
         num_generations: int,
         seed: int,
         synced_step: int | None = 0,
+        asynchronous: AsyncSettings | None = None,
     ):
         self.loop, self.run = loop, run
         self.engine = loop.engine
@@ -41,12 +60,38 @@ class AgentRollout:
         self.batch_rows: list[dict[str, Any]] = []
         self.last_episodes: list[Episode] = []
         self.timings: dict[str, float] = {}
+        self.lock = threading.RLock()
+        """Held while a batch is played, weights are pushed or an evaluation runs: one at a time on the engine."""
+        self.asynchronous = asynchronous
+        self.regenerated = 0
+        self._prefetcher: Prefetcher | None = None
+        if asynchronous is not None:
+            self._stream = ExampleStream([ex.id for ex in examples], asynchronous.prompts_per_step, seed)
+            self._prefetcher = Prefetcher(self._play)
 
     def sync(self, model: Any, step: int) -> None:
-        """Push the policy's weights to the engine unless it already has this step's."""
-        if self.synced_step != step:
-            self.timings["weight_sync_s"] = self.timings.get("weight_sync_s", 0.0) + push_weights(model, self.engine)
-            self.synced_step = step
+        """Push the policy's weights to the engine unless it already has this step's (after the batch being played
+        in the background, if any)."""
+        with self.lock:
+            if self.synced_step != step:
+                pushed = push_weights(model, self.engine)
+                self.timings["weight_sync_s"] = self.timings.get("weight_sync_s", 0.0) + pushed
+                self.synced_step = step
+
+    def _episodes(self, items: list[tuple[Example, int]], seed: int, first_index: int) -> Batch:
+        """Play `items` on the engine as it is now; every episode records the policy version that sampled it."""
+        with self.lock:
+            version = self.synced_step if self.synced_step is not None else -1
+            started = time.perf_counter()
+            episodes = self.loop.run(items, seed=seed, first_index=first_index)
+            timings = {
+                "rollout_s": time.perf_counter() - started,
+                "rollout_generation_s": self.loop.stats.generation_s,
+                "rollout_env_s": self.loop.stats.env_s,
+            }
+        for ep in episodes:
+            ep.policy_version = version
+        return Batch(-1, episodes, version, timings)
 
     def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, list]:
         rows = self.batch_rows
@@ -55,16 +100,16 @@ class AgentRollout:
         step = trainer.state.global_step
         self.timings.clear()
         self.timings["weight_sync_s"] = 0.0
-        self.sync(trainer.model, step)
-        items = [(self.examples[row["example_id"]], i % self.num_generations) for i, row in enumerate(rows)]
-        started = time.perf_counter()
-        # several training processes: this one's share starts at process_index x share in the step's batch
-        first = trainer.accelerator.process_index * len(items)
-        episodes = self.loop.run(items, seed=self.seed * 1_000_003 + step, first_index=first)
-        self.timings["rollout_s"] = time.perf_counter() - started
-        self.timings["rollout_generation_s"] = self.loop.stats.generation_s
-        self.timings["rollout_env_s"] = self.loop.stats.env_s
-        self.last_episodes = episodes
+        if self.asynchronous is not None:
+            batch = self._take(step, trainer, len(rows))
+        else:
+            self.sync(trainer.model, step)
+            items = [(self.examples[row["example_id"]], i % self.num_generations) for i, row in enumerate(rows)]
+            # several training processes: this one's share starts at process_index x share in the step's batch
+            first = trainer.accelerator.process_index * len(items)
+            batch = self._episodes(items, self.seed * 1_000_003 + step, first)
+        self.timings.update(batch.timings)
+        self.last_episodes = episodes = batch.episodes
         # An episode that errored before its first token (e.g. the engine returned none) still takes one position
         # in TRL's tensors: an end-of-turn token under mask 0, outside the loss.
         filler = min(self.loop.eos_ids)
@@ -76,6 +121,50 @@ class AgentRollout:
             "env_mask": [[0] if e else ep.mask for ep, e in zip(episodes, empty, strict=True)],
             "episode": episodes,
         }
+
+    # --- asynchronous rollouts -------------------------------------------------------------------------------
+
+    def _items(self, index: int) -> list[tuple[Example, int]]:
+        """This process's share of generation batch `index` of the stream, each prompt num_generations times."""
+        ids = self._stream.batch(index)
+        share = len(ids) // self.asynchronous.processes
+        mine = ids[self.asynchronous.rank * share : (self.asynchronous.rank + 1) * share]
+        return [(self.examples[i], g) for i in mine for g in range(self.num_generations)]
+
+    def _play(self, index: int) -> Batch:
+        items = self._items(index)
+        seed = self.seed * 1_000_003 + index * self.asynchronous.num_iterations  # the nominal step's seed
+        batch = self._episodes(items, seed, self.asynchronous.rank * len(items))
+        batch.index = index
+        return batch
+
+    def _take(self, step: int, trainer: Any, rows: int) -> Batch:
+        """The batch of this step: played ahead (waited for), or played now when there is none or it is older than
+        max_staleness versions; then the policy is pushed and the next batches start in the background."""
+        settings = self.asynchronous
+        index = step // settings.num_iterations
+        future = self._prefetcher.take(index)
+        batch = None
+        if future is not None:
+            waited = time.perf_counter()
+            batch = future.result()
+            self.timings["rollout_wait_s"] = time.perf_counter() - waited
+        self.sync(trainer.model, step)
+        if batch is None or step - batch.version > settings.max_staleness:
+            if batch is not None:
+                self.regenerated += len(batch.episodes)
+            batch = self._play(index)  # the current weights, in the foreground
+            self.timings["rollout_wait_s"] = batch.timings["rollout_s"]
+        if len(batch.episodes) != rows:
+            raise RuntimeError(f"the async rollout played {len(batch.episodes)} episodes for {rows} dataset rows")
+        for ahead in range(1, prefetch_depth(settings.max_staleness, settings.num_iterations) + 1):
+            self._prefetcher.submit(index + ahead)
+        return batch
+
+    def close(self) -> None:
+        """Stop playing ahead (the batch being played ends on its own)."""
+        if self._prefetcher is not None:
+            self._prefetcher.close()
 
     def save_rollouts(self, step: int) -> None:
         if process_rank():  # several training processes: rank 0 writes every process's episodes (trainer.py)

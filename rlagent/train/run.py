@@ -231,6 +231,14 @@ def eval_progress_table(run: RunDir, split: str) -> Table | None:
     return table
 
 
+def importance_cap(cfg: RecipeConfig) -> float | None:
+    """The truncation of the importance weights on the loss, or None for none (trainer.importance_sampling)."""
+    mode = cfg.trainer.importance_sampling
+    if mode == "always" or (mode == "async" and cfg.trainer.async_rollouts):
+        return cfg.trainer.importance_sampling_cap
+    return None
+
+
 def eval_tag(step: int) -> str:
     """The tag of the evaluation a training run makes at `step` (eval/<split>-<tag>.json)."""
     return "base" if step == BASE_STEP else f"step-{step}"
@@ -259,9 +267,10 @@ def train(
     from rlagent.rollout.engines.factory import build_engine
     from rlagent.rollout.loop import AgentLoop, LoopSettings
     from rlagent.train.algorithms import grpo_config
+    from rlagent.train.async_rollout import describe
     from rlagent.train.callbacks import LiveView, MetricsCallback, PeriodicEval, PlainProgress
     from rlagent.train.checkpoints import CheckpointStore
-    from rlagent.train.rollout import AgentRollout, make_reward_func
+    from rlagent.train.rollout import AgentRollout, AsyncSettings, make_reward_func
     from rlagent.train.trainer import AgentGRPOTrainer
     from rlagent.train.warm_start import warm_start
 
@@ -278,14 +287,32 @@ def train(
     hf_logging.disable_progress_bar()
     main = process_rank() == 0  # with several training processes, only rank 0 logs, evaluates and reports
     own_engine = engine is None
+    agent = None
     if own_engine:
         engine = build_engine(cfg, model_path, training=True, log_dir=run.path / "logs")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=cfg.model.trust_remote_code)
         tokenizer.chat_template = engine.tokenizer.chat_template  # model.chat_template, when set
         loop = AgentLoop(engine, suite, LoopSettings.from_config(cfg))
+        asynchronous = None
+        if cfg.trainer.async_rollouts:
+            asynchronous = AsyncSettings(
+                cfg.trainer.max_staleness,
+                cfg.algorithm.num_iterations,
+                cfg.trainer.prompts_per_step,
+                rank=process_rank(),
+                processes=world_size(),
+            )
+            if main:
+                err_console.print(describe(asynchronous), highlight=False, soft_wrap=True, markup=False)
         agent = AgentRollout(
-            loop, examples, run, cfg.algorithm.num_generations, cfg.seed, synced_step=None if resume_from else 0
+            loop,
+            examples,
+            run,
+            cfg.algorithm.num_generations,
+            cfg.seed,
+            synced_step=None if resume_from else 0,
+            asynchronous=asynchronous,
         )
         lora = cfg.model.lora
         peft_config = (
@@ -315,6 +342,7 @@ def train(
             save_total_limit=cfg.trainer.save_total_limit,
             errored_episodes=cfg.trainer.errored_episodes,
             max_error_share=cfg.trainer.max_error_share,
+            importance_cap=importance_cap(cfg),
         )
         trainer.remove_callback(PrinterCallback)
         place_sinks(trainer, run.path)
@@ -325,6 +353,10 @@ def train(
             err_console.print(line, highlight=False, soft_wrap=True, markup=False)
 
         def evaluate(step: int) -> None:
+            with agent.lock:  # between two batches played ahead (trainer.async_rollouts)
+                _evaluate(step)
+
+        def _evaluate(step: int) -> None:
             agent.sync(trainer.model, step)
             what = "the base policy" if step == BASE_STEP else f"step {step}"
             if not live:
@@ -390,5 +422,7 @@ def train(
         summary = {"steps": final_step, "final_checkpoint": str(store.latest()), "last_metrics": metrics.last_row}
         return {**summary, "processes": world_size()} if world_size() > 1 else summary
     finally:
+        if agent is not None:
+            agent.close()
         if own_engine:
             engine.close()

@@ -64,3 +64,22 @@ def logprob_mismatch(trainer_logps: torch.Tensor, engine_logps: torch.Tensor, ma
     if delta.numel() == 0:
         return {"mean": 0.0, "max": 0.0}
     return {"mean": float(delta.mean()), "max": float(delta.max())}
+
+
+def truncated_importance_weights(
+    trainer_logps: torch.Tensor, engine_logps: torch.Tensor, mask: torch.Tensor, cap: float
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Per-token weights min(pi_trainer / pi_engine, cap) (truncated importance sampling, TIS) for the tokens the
+    model generated (mask 1), 1 elsewhere and where the engine gave no logprob; with their mean, min and clipped
+    share over the generated tokens."""
+    log_ratio = torch.nan_to_num((trainer_logps.detach().float() - engine_logps.float()) * mask, nan=0.0)
+    weights = torch.exp(log_ratio).clamp(max=cap)
+    chosen = weights[mask.bool()]
+    if chosen.numel() == 0:
+        return weights, {}
+    stats = {
+        "weight_mean": float(chosen.mean()),
+        "weight_min": float(chosen.min()),
+        "clipped_share": float((chosen >= cap).float().mean()),
+    }
+    return weights, stats

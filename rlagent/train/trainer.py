@@ -12,9 +12,10 @@ from trl import GRPOTrainer
 
 from rlagent.config.schema import AlgorithmConfig
 from rlagent.errors import RunFailed
+from rlagent.train.async_rollout import staleness_metrics
 from rlagent.train.checkpoints import CheckpointStore
 from rlagent.train.rollout import AgentRollout
-from rlagent.train.sync import logprob_mismatch
+from rlagent.train.sync import logprob_mismatch, truncated_importance_weights
 
 
 def group_rewards(rewards: list[float], group: int) -> list[list[float]]:
@@ -31,6 +32,9 @@ class AgentGRPOTrainer(GRPOTrainer):
     - errored episodes (rollout/loop.py) dropped with their group or kept at reward 0 (`errored_episodes`), and the
       run stopped once more than `max_error_share` of its episodes errored;
     - per-step metrics: success, engine-vs-trainer logprob mismatch, timings;
+    - truncated importance weights min(pi_trainer / pi_engine, cap) on each token's advantage (`importance_cap`),
+      and, with asynchronous rollouts, each row's policy staleness, so the mismatch check separates the engine's
+      error (fresh rows) from the policy's drift (stale rows);
     - checkpoints staged and renamed into checkpoints/step-N only once complete.
     """
 
@@ -44,6 +48,7 @@ class AgentGRPOTrainer(GRPOTrainer):
         save_total_limit: int | None = None,
         errored_episodes: str = "drop",
         max_error_share: float = 0.5,
+        importance_cap: float | None = None,
         **kwargs: Any,
     ):
         super().__init__(*args, rollout_func=agent, **kwargs)
@@ -53,8 +58,10 @@ class AgentGRPOTrainer(GRPOTrainer):
         self.episodes_played = self.episodes_errored = 0
         self.first_error: tuple[str, str] | None = None  # (example id, error)
         self.step_metrics: dict[str, float] = {}
+        self.importance_cap = importance_cap
         self._mismatch_due = False
-        self._mismatch_inputs: dict[str, Any] | None = None
+        self._loss_inputs: dict[str, Any] | None = None
+        self._check_these = False
         self.single_process = self.accelerator.num_processes == 1
 
     def _record(self, name: str, value: float) -> None:
@@ -68,6 +75,10 @@ class AgentGRPOTrainer(GRPOTrainer):
             return output
         episodes = self.agent.last_episodes
         group = self.num_generations
+        if self.agent.asynchronous is not None:
+            step = self.state.global_step
+            lags = [step - (ep.policy_version if ep.policy_version is not None else step) for ep in episodes]
+            output["policy_staleness"] = torch.tensor(lags, device=output["completion_mask"].device)
         rewards = [ep.reward for ep in episodes]
         if self.algorithm.advantage_estimator == "leave_one_out":
             # r_i - mean_{j != i} r_j == G/(G-1) * (r_i - mean_j r_j); exact when scale_rewards=none.
@@ -84,6 +95,11 @@ class AgentGRPOTrainer(GRPOTrainer):
         episodes = self._whole_step(output, episodes)
         rewards = [ep.reward for ep in episodes]
         self._record("rollout/errored_groups", self._count_all(len(errored)))
+        if self.agent.asynchronous is not None:
+            for key, value in staleness_metrics(episodes, self.state.global_step).items():
+                self._record(key, value)
+            self._record("async/regenerated", self._count_all(self.agent.regenerated))
+            self.agent.regenerated = 0
         self._record_episode_metrics(episodes, rewards, group)
         self._check_error_share(episodes)
         # measured on the loss pass's own logprobs of the first micro-batch (no extra forward pass)
@@ -184,17 +200,43 @@ class AgentGRPOTrainer(GRPOTrainer):
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
     def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> Any:
-        if self._mismatch_due:
-            self._mismatch_due = False
-            self._mismatch_inputs = inputs
+        # a copy: the importance weights rewrite its advantages, and TRL reuses a batch when num_iterations > 1
+        inputs = dict(inputs)
+        self._loss_inputs, self._check_these = inputs, self._mismatch_due
+        self._mismatch_due = False
         return super()._compute_loss(model, inputs)
 
     def _get_per_token_logps_and_entropies(self, *args: Any, **kwargs: Any) -> Any:
+        """The policy's forward pass inside the loss: its logprobs also give the step's mismatch check and the
+        importance weights, which TRL's loss then reads from inputs["advantages"] (per token)."""
         result = super()._get_per_token_logps_and_entropies(*args, **kwargs)
-        inputs, self._mismatch_inputs = self._mismatch_inputs, None
+        inputs, self._loss_inputs = self._loss_inputs, None
         if inputs is not None:
-            self._record_mismatch(result[0], inputs)
+            if self._check_these:
+                self._record_mismatch(result[0], inputs)
+            if self.importance_cap is not None and inputs.get("sampling_per_token_logps") is not None:
+                self._weigh_advantages(result[0], inputs)
         return result
+
+    def _weigh_advantages(self, trainer_logps: torch.Tensor, inputs: dict[str, Any]) -> None:
+        """Truncated importance sampling: each token's advantage times min(pi_old / pi_engine, cap), pi_old being the
+        policy at the start of this update (TRL's old logprobs when it keeps them, num_iterations > 1; else this
+        pass's own, detached: every micro-batch of a step runs before its optimizer step). For GRPO's clipped loss
+        (and cispo, sapo) a non-negative per-token factor on the advantage equals the same factor on the loss."""
+        mask = inputs["completion_mask"]
+        if "tool_mask" in inputs:
+            mask = mask * inputs["tool_mask"]
+        old = inputs.get("old_per_token_logps")
+        old = trainer_logps if old is None else old
+        weights, stats = truncated_importance_weights(
+            old, inputs["sampling_per_token_logps"], mask, self.importance_cap
+        )
+        advantages = inputs["advantages"]
+        if advantages.dim() == 1:
+            advantages = advantages.unsqueeze(1)
+        inputs["advantages"] = advantages * weights.to(advantages.dtype)
+        for key, value in stats.items():  # averaged over the step's micro-batches when TRL logs
+            self._record(f"importance/{key}", value)
 
     @torch.no_grad()
     def _record_mismatch(self, trainer_logps: torch.Tensor, inputs: dict[str, Any]) -> None:
@@ -205,9 +247,20 @@ class AgentGRPOTrainer(GRPOTrainer):
         mask = inputs["completion_mask"]
         if "tool_mask" in inputs:
             mask = mask * inputs["tool_mask"]
-        delta = logprob_mismatch(trainer_logps.detach(), inputs["sampling_per_token_logps"], mask)
-        self._record("logprob_mismatch/mean", delta["mean"])
-        self._record("logprob_mismatch/max", delta["max"])
+        trainer_logps, engine_logps = trainer_logps.detach(), inputs["sampling_per_token_logps"]
+        staleness = inputs.get("policy_staleness")
+        if staleness is None:  # synchronous rollouts: every row was sampled by this policy
+            fresh = torch.ones_like(mask)
+        else:  # rows sampled by an older policy measure its drift too: reported apart, as async/policy_gap
+            fresh = (staleness == 0).to(mask.dtype).unsqueeze(1).expand_as(mask)
+            if bool((fresh == 0).logical_and(mask.bool()).any()):
+                gap = logprob_mismatch(trainer_logps, engine_logps, mask * (1 - fresh))
+                self._record("async/policy_gap_mean", gap["mean"])
+                self._record("async/policy_gap_max", gap["max"])
+        if bool((mask * fresh).any()):
+            delta = logprob_mismatch(trainer_logps, engine_logps, mask * fresh)
+            self._record("logprob_mismatch/mean", delta["mean"])
+            self._record("logprob_mismatch/max", delta["max"])
         self._record("timing/mismatch_check_s", time.perf_counter() - started)
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:

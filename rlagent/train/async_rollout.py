@@ -1,0 +1,121 @@
+"""Asynchronous rollouts (trainer.async_rollouts): the next generation batches are played in a background thread
+while the trainer updates on the current one.
+
+The rollout cannot use TRL's rows for a batch it starts before TRL asks for it, so in this mode it draws every
+batch's prompts from its own seeded stream (`ExampleStream`): batch c is the same list whatever ran before, so a
+resumed run continues it. Weight pushes and evaluations take the rollout's engine lock, so they happen between two
+batches, never inside one: every episode of a batch was sampled by one policy version, recorded on it.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from rlagent.rollout.episode import Episode
+
+
+class ExampleStream:
+    """Example ids in seeded epochs (each a fresh permutation of all of them), cut into batches of `per_batch`."""
+
+    def __init__(self, ids: list[str], per_batch: int, seed: int):
+        if not ids:
+            raise ValueError("no training examples")
+        self.ids, self.per_batch, self.seed = list(ids), per_batch, seed
+        self._epochs: dict[int, list[str]] = {}
+
+    def _epoch(self, epoch: int) -> list[str]:
+        if epoch not in self._epochs:
+            order = list(self.ids)
+            random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
+            self._epochs = {epoch: order}  # batches go forward: one epoch cached is enough
+        return self._epochs[epoch]
+
+    def batch(self, index: int) -> list[str]:
+        """The example ids of generation batch `index`."""
+        start = index * self.per_batch
+        return [self._epoch(i // len(self.ids))[i % len(self.ids)] for i in range(start, start + self.per_batch)]
+
+
+@dataclass
+class Batch:
+    """One generation batch as the background thread played it."""
+
+    index: int
+    episodes: list[Episode]
+    version: int
+    """The optimizer step whose weights the engine held while the batch was played."""
+    timings: dict[str, float]
+
+
+class Prefetcher:
+    """One daemon thread that plays submitted batches in order of submission."""
+
+    def __init__(self, play: Callable[[int], Batch]):
+        self._play = play
+        self._jobs: queue.Queue[tuple[int, Future] | None] = queue.Queue()
+        self._futures: dict[int, Future] = {}
+        self._thread = threading.Thread(target=self._work, name="rlagent-async-rollouts", daemon=True)
+        self._thread.start()
+
+    def submit(self, index: int) -> None:
+        if index not in self._futures:
+            future: Future = Future()
+            self._futures[index] = future
+            self._jobs.put((index, future))
+
+    def take(self, index: int) -> Future | None:
+        """The batch submitted under `index` (removed from the queue), or None when it was never submitted."""
+        return self._futures.pop(index, None)
+
+    def pending(self) -> list[int]:
+        return sorted(self._futures)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            index, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(self._play(index))
+            except BaseException as exc:  # handed to the trainer, which raises it when it takes the batch
+                future.set_exception(exc)
+
+    def close(self) -> None:
+        """Cancel what has not started; the batch being played ends on its own (the thread is a daemon)."""
+        for future in self._futures.values():
+            future.cancel()
+        self._futures.clear()
+        self._jobs.put(None)
+
+
+def staleness_metrics(episodes: list[Episode], step: int) -> dict[str, float]:
+    """How many optimizer steps the episodes lag the policy they train."""
+    lags = [step - ep.policy_version for ep in episodes if ep.policy_version is not None]
+    if not lags:
+        return {}
+    return {"async/staleness_mean": sum(lags) / len(lags), "async/staleness_max": float(max(lags))}
+
+
+def prefetch_depth(max_staleness: int, num_iterations: int) -> int:
+    """Batches generated ahead: each is num_iterations versions older when it trains than when it started, so only
+    max_staleness // num_iterations of them can still be fresh enough (at least one is always played ahead)."""
+    return max(1, max_staleness // num_iterations)
+
+
+def describe(settings: Any) -> str:
+    """One line for the run's log: how far ahead the rollout plays."""
+    depth = prefetch_depth(settings.max_staleness, settings.num_iterations)
+    line = f"async rollouts: {depth} batch(es) played ahead, episodes at most {settings.max_staleness} versions old"
+    if settings.num_iterations > settings.max_staleness:
+        line += (
+            f"; with algorithm.num_iterations={settings.num_iterations} every batch played ahead is "
+            f"{settings.num_iterations} versions old and is regenerated: set trainer.max_staleness >= "
+            f"{settings.num_iterations}"
+        )
+    return line
