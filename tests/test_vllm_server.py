@@ -156,6 +156,28 @@ def test_training_pushes_each_update_to_the_server(server, reference, tmp_path, 
 
 
 @pytest.mark.slow
+def test_async_training_through_the_server(server, tmp_path, tiny_path):
+    """trainer.async_rollouts: the server plays step n+1's batch while the trainer updates on step n's; each batch was
+    sampled by the policy one version back (never older), the pushes land between batches, and the loss takes
+    truncated importance weights for the gap."""
+    from .test_async_rollouts import rollout_versions
+
+    pushes = len(server.pushes)
+    cfg, suite, run = letter_task_run(
+        tmp_path, "async", *SERVER, "trainer.async_rollouts=true", "trainer.max_steps=3", "algorithm.learning_rate=1e-3"
+    )
+    summary = train(cfg, run, suite, suite.examples("train"), tiny_path, engine=server)
+    assert summary["steps"] == 3
+    assert rollout_versions(run) == {0: [0] * 8, 1: [0] * 8, 2: [1] * 8}
+    rows = [r for r in run.metrics.rows() if "train/loss" in r]
+    assert [r["async/staleness_max"] for r in rows] == [0.0, 1.0, 1.0]
+    assert rows[0]["logprob_mismatch/max"] < TOLERANCE  # the fresh batch: server and trainer agree
+    for row in rows[1:]:
+        assert row["async/policy_gap_max"] > TOLERANCE and abs(row["importance/weight_mean"] - 1.0) > 1e-5, row
+    assert len(server.pushes) - pushes == 2  # after steps 1 and 2, each before the next batch started
+
+
+@pytest.mark.slow
 def test_a_lora_policy_reaches_the_server_merged(server, reference, tiny_path):
     from peft import LoraConfig, get_peft_model
 
