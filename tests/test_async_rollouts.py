@@ -129,4 +129,14 @@ def test_batches_older_than_max_staleness_are_regenerated(tmp_path, tiny_path):
     rows = [r for r in train_rows(run) if "async/staleness_max" in r]  # the steps that generated
     assert [r["step"] for r in rows] == [1, 3]
     assert [r["async/staleness_max"] for r in rows] == [0.0, 0.0]
-    assert [r["async/regenerated"] for r in rows] == [0, 8]  # the batch played ahead: 2 prompts x 4 samples
+    assert [r["async/regenerated"] for r in rows] == [0, 8]
+
+    # resumed from the step-4 checkpoint: the stream goes on where it was (batch 2), played with step 4's weights
+    cfg, suite, run = letter_task_run(
+        tmp_path, "mu2", *ASYNC, "algorithm.num_iterations=2", "trainer.max_steps=6", "resume=true"
+    )
+    train(cfg, run, suite, suite.examples("train"), tiny_path)
+    assert rollout_versions(run)[4] == [4] * 8
+    stream = ExampleStream([ex.id for ex in suite.examples("train")], cfg.trainer.prompts_per_step, cfg.seed)
+    played = [json.loads(line)["example_id"] for line in (run.rollouts / "step-000005.jsonl").read_text().splitlines()]
+    assert played == [i for i in stream.batch(2) for _ in range(4)]  # the batch played ahead: 2 prompts x 4 samples

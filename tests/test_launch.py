@@ -162,6 +162,7 @@ def test_bad_layouts_exit_2_with_one_line_and_no_run_directory(tmp_path: Path, a
         (["launcher=ddp", "launcher.num_processes=2"], {}, "rollout.engine=vllm in 2 processes is not built yet"),
         ([], {"WORLD_SIZE": "2"}, "rollout.engine=vllm in 2 processes is not built yet"),
         (["rollout=hf"], {"WORLD_SIZE": "3"}, "do not split into 3 processes"),
+        (["rollout=hf", "trainer.async_rollouts=true"], {"WORLD_SIZE": "2"}, "async_rollouts in 2 processes is not"),
         (
             [
                 "rollout=hf",

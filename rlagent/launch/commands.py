@@ -149,6 +149,8 @@ def check_runnable(cfg: RecipeConfig) -> None:
         raise NotBuiltError(NOT_BUILT.format(what=f"training {world} processes on GPUs"))
     if cfg.rollout.engine != "hf":
         raise NotBuiltError(NOT_BUILT.format(what=f"rollout.engine={cfg.rollout.engine} in {world} processes"))
+    if cfg.trainer.async_rollouts:
+        raise NotBuiltError(NOT_BUILT.format(what=f"trainer.async_rollouts in {world} processes"))
     check_split(cfg, world)
     if cfg.trainer.warm_start.demos:
         raise UserError(

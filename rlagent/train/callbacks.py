@@ -104,9 +104,12 @@ class LiveView(TrainerCallback):
         row = self.metrics.last_row
         if not row:
             return
+        check = f"Δlogp {row.get('logprob_mismatch/max', 0):.1e}"
+        if "logprob_mismatch/max" not in row and "async/policy_gap_max" in row:  # stale rows only (async rollouts)
+            check = f"policy gap {row['async/policy_gap_max']:.1e}"
         status = (
             f"reward {row.get('train/reward', 0):.3f}  success {row.get('rollout/success', 0):.3f}  "
-            f"Δlogp {row.get('logprob_mismatch/max', 0):.1e}  step {row.get('timing/step_s', 0):.1f}s"
+            f"{check}  step {row.get('timing/step_s', 0):.1f}s"
         )
         self.progress.update(self.task, completed=state.global_step, status=status)
 
