@@ -201,6 +201,28 @@ def test_a_lora_policy_reaches_the_server_merged(server, reference, tiny_path):
 
 
 @pytest.mark.slow
+def test_a_lora_policy_is_served_as_an_adapter(tmp_path, tiny_path):
+    """model.lora.sync=adapter with a server rlagent starts (--enable-lora, runtime adapter loading): each push
+    loads the peft adapter under a new name, and the server then samples what the trainer scores."""
+    cfg, suite, run = letter_task_run(
+        tmp_path,
+        "lora",
+        *SERVER,
+        "trainer.max_steps=2",
+        "model.lora.enabled=true",
+        "model.lora.r=8",
+        "model.lora.sync=adapter",
+        "algorithm.learning_rate=1e-2",
+    )
+    train(cfg, run, suite, suite.examples("train"), tiny_path)
+    step2 = next(r for r in run.metrics.rows() if r["step"] == 2 and "train/loss" in r)
+    # the update at lr 1e-2 moved the policy well past the tolerance: only the pushed adapter agrees this closely
+    assert step2["timing/weight_sync_s"] > 0 and step2["logprob_mismatch/max"] < TOLERANCE, step2
+    step1 = next(r for r in run.metrics.rows() if r["step"] == 1 and "train/loss" in r)
+    assert step1["logprob_mismatch/max"] < TOLERANCE  # the base model, before any adapter
+
+
+@pytest.mark.slow
 def test_eval_and_dry_run_through_a_running_server(server, reference, tmp_path):
     """A given server (url) is checked by the dry run and used by `rlagent eval`, which first has it reload the
     policy from disk: the weights earlier tests pushed into it are gone."""

