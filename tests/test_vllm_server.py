@@ -156,12 +156,13 @@ def test_training_pushes_each_update_to_the_server(server, reference, tmp_path, 
 
 
 @pytest.mark.slow
-def test_async_training_through_the_server(server, tmp_path, tiny_path):
+def test_async_training_through_the_server(server, reference, tmp_path, tiny_path):
     """trainer.async_rollouts: the server plays step n+1's batch while the trainer updates on step n's; each batch was
     sampled by the policy one version back (never older), the pushes land between batches, and the loss takes
     truncated importance weights for the gap."""
     from .test_async_rollouts import rollout_versions
 
+    server.load_weights(list(reference.state_dict().items()))  # earlier tests trained the shared server's copy
     pushes = len(server.pushes)
     cfg, suite, run = letter_task_run(
         tmp_path, "async", *SERVER, "trainer.async_rollouts=true", "trainer.max_steps=3", "algorithm.learning_rate=1e-3"

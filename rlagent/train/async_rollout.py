@@ -30,11 +30,12 @@ class ExampleStream:
         self._epochs: dict[int, list[str]] = {}
 
     def _epoch(self, epoch: int) -> list[str]:
-        if epoch not in self._epochs:
+        order = self._epochs.get(epoch)
+        if order is None:
             order = list(self.ids)
             random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
-            self._epochs = {epoch: order}  # batches go forward: one epoch cached is enough
-        return self._epochs[epoch]
+            self._epochs = {epoch: order}  # batches go forward: one epoch cached is enough (read from two threads)
+        return order
 
     def batch(self, index: int) -> list[str]:
         """The example ids of generation batch `index`."""
@@ -86,12 +87,15 @@ class Prefetcher:
             except BaseException as exc:  # handed to the trainer, which raises it when it takes the batch
                 future.set_exception(exc)
 
-    def close(self) -> None:
-        """Cancel what has not started; the batch being played ends on its own (the thread is a daemon)."""
+    def close(self, wait_s: float = 10.0) -> None:
+        """Cancel what has not started and stop the thread, waiting up to `wait_s` for a batch being played (after
+        the last step none is: nothing is played past it); the thread is a daemon, so one still playing (a run
+        stopped mid-batch) cannot hold the process."""
         for future in self._futures.values():
             future.cancel()
         self._futures.clear()
         self._jobs.put(None)
+        self._thread.join(wait_s)
 
 
 def staleness_metrics(episodes: list[Episode], step: int) -> dict[str, float]:
@@ -106,6 +110,11 @@ def prefetch_depth(max_staleness: int, num_iterations: int) -> int:
     """Batches generated ahead: each is num_iterations versions older when it trains than when it started, so only
     max_staleness // num_iterations of them can still be fresh enough (at least one is always played ahead)."""
     return max(1, max_staleness // num_iterations)
+
+
+def last_batch(max_steps: int, num_iterations: int) -> int:
+    """The index of the last generation batch a run of max_steps optimizer steps trains on."""
+    return (max_steps + num_iterations - 1) // num_iterations - 1
 
 
 def describe(settings: Any) -> str:

@@ -15,7 +15,7 @@ from rlagent.rollout.loop import AgentLoop
 from rlagent.runs.files import write_jsonl_atomic
 from rlagent.runs.rundir import RunDir
 from rlagent.tasks.base import Example, TaskSuite
-from rlagent.train.async_rollout import Batch, ExampleStream, Prefetcher, prefetch_depth
+from rlagent.train.async_rollout import Batch, ExampleStream, Prefetcher, last_batch, prefetch_depth
 from rlagent.train.sync import push_weights
 
 
@@ -27,6 +27,8 @@ class AsyncSettings:
     num_iterations: int
     prompts_per_step: int
     """Prompts of one generation batch over all training processes."""
+    max_steps: int
+    """No batch is played past the one the last optimizer step trains on."""
     rank: int = 0
     processes: int = 1
 
@@ -64,6 +66,7 @@ class AgentRollout:
         """Held while a batch is played, weights are pushed or an evaluation runs: one at a time on the engine."""
         self.asynchronous = asynchronous
         self.regenerated = 0
+        self._index = 0
         self._prefetcher: Prefetcher | None = None
         if asynchronous is not None:
             self._stream = ExampleStream([ex.id for ex in examples], asynchronous.prompts_per_step, seed)
@@ -140,26 +143,34 @@ class AgentRollout:
 
     def _take(self, step: int, trainer: Any, rows: int) -> Batch:
         """The batch of this step: played ahead (waited for), or played now when there is none or it is older than
-        max_staleness versions; then the policy is pushed and the next batches start in the background."""
+        max_staleness versions; the policy is pushed first. The next batches start once the trainer has scored
+        this one (`play_ahead`), so a verifier never runs beside the environments of a batch being played."""
         settings = self.asynchronous
         index = step // settings.num_iterations
         future = self._prefetcher.take(index)
-        batch = None
-        if future is not None:
-            waited = time.perf_counter()
-            batch = future.result()
-            self.timings["rollout_wait_s"] = time.perf_counter() - waited
-        self.sync(trainer.model, step)
+        started = time.perf_counter()
+        batch = future.result() if future is not None else None
+        self.sync(trainer.model, step)  # after any other batch being played: the lock
         if batch is None or step - batch.version > settings.max_staleness:
             if batch is not None:
                 self.regenerated += len(batch.episodes)
             batch = self._play(index)  # the current weights, in the foreground
-            self.timings["rollout_wait_s"] = batch.timings["rollout_s"]
+        # what this step waited for its batch: played ahead, waiting for the engine lock, or played now (not the push)
+        self.timings["rollout_wait_s"] = time.perf_counter() - started - self.timings["weight_sync_s"]
         if len(batch.episodes) != rows:
             raise RuntimeError(f"the async rollout played {len(batch.episodes)} episodes for {rows} dataset rows")
-        for ahead in range(1, prefetch_depth(settings.max_staleness, settings.num_iterations) + 1):
-            self._prefetcher.submit(index + ahead)
+        self._index = index
         return batch
+
+    def play_ahead(self) -> None:
+        """Start the next batches in the background (up to the last one the run trains on)."""
+        if self.asynchronous is None:
+            return
+        settings = self.asynchronous
+        last = last_batch(settings.max_steps, settings.num_iterations)
+        for ahead in range(1, prefetch_depth(settings.max_staleness, settings.num_iterations) + 1):
+            if self._index + ahead <= last:
+                self._prefetcher.submit(self._index + ahead)
 
     def close(self) -> None:
         """Stop playing ahead (the batch being played ends on its own)."""

@@ -305,6 +305,7 @@ def train(
                 cfg.trainer.max_staleness,
                 cfg.algorithm.num_iterations,
                 cfg.trainer.prompts_per_step,
+                cfg.trainer.max_steps,
                 rank=process_rank(),
                 processes=world_size(),
             )

@@ -107,6 +107,7 @@ class AgentGRPOTrainer(GRPOTrainer):
         for key, value in self.agent.timings.items():
             self._record(f"timing/{key}", value)
         self.agent.save_rollouts(self.state.global_step + 1)
+        self.agent.play_ahead()  # asynchronous rollouts: the next batch plays while this one trains
         return output
 
     def _check_error_share(self, episodes: list) -> None:

@@ -234,7 +234,12 @@ class _Server:
             raise self.failure(what, exc) from None
         if response.status_code >= 400:
             raise self.failure(what, f"HTTP {response.status_code}: {response.text[:300]}")
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:  # a plain-text answer (the LoRA endpoints answer "Success: ...")
+            return response.text
 
     def models(self, timeout: float = 10.0) -> list[dict[str, Any]]:
         """The served models; a UserError when the server cannot be reached."""
@@ -367,13 +372,13 @@ class VllmServerEngine:
         self.scratch: Path | None = None
         self.owns_scratch = False
         self.pushes: list[dict[str, float]] = []
+        """Per weight push: seconds writing the file, seconds until the server had loaded it and reset its prefix
+        cache (and, within that, its worker's seconds reading the file and loading the tensors), the file's size."""
         self.serves_adapters = adapters
         """model.lora.sync=adapter: pushes load the policy's LoRA adapter (load_adapter) and requests name it."""
         self.adapter: str | None = None
         self._adapter_dir: Path | None = None
         self._adapters_loaded = 0
-        """Per weight push: seconds writing the file, seconds until the server had loaded it and reset its prefix
-        cache (and, within that, its worker's seconds reading the file and loading the tensors), the file's size."""
         self.tokenizer = AutoTokenizer.from_pretrained(
             model_path, trust_remote_code=cfg.model.trust_remote_code, revision=cfg.model.revision
         )
@@ -513,6 +518,9 @@ class VllmServerEngine:
         reset the prefix cache, remove the file."""
         assert self.server is not None and self.scratch is not None
         weights = list(weights)
+        previous = self._drop_adapter()  # full weights replace the base: an adapter on top would be stale
+        if previous is not None:
+            self.server.post("/v1/unload_lora_adapter", "weight push", json={"lora_name": previous})
         self._make_room(sum(t.numel() * t.element_size() for _, t in weights))
         path = self.scratch / "policy.safetensors"
         started = time.perf_counter()
@@ -555,19 +563,31 @@ class VllmServerEngine:
         folder = self.scratch / name
         shutil.copytree(path, folder)
         written = time.perf_counter()
-        self.server.post("/v1/load_lora_adapter", "adapter push", json={"lora_name": name, "lora_path": str(folder)})
-        previous, previous_dir = self.adapter, self._adapter_dir
+        try:
+            self.server.post(
+                "/v1/load_lora_adapter", "adapter push", json={"lora_name": name, "lora_path": str(folder)}
+            )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        previous = self._drop_adapter()
         self.adapter, self._adapter_dir = name, folder
         if previous is not None:
             self.server.post(
                 "/v1/unload_lora_adapter", "adapter push (unloading the previous one)", json={"lora_name": previous}
             )
-        if previous_dir is not None:
-            shutil.rmtree(previous_dir, ignore_errors=True)
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
         self.pushes.append(
             {"write_s": written - started, "load_s": time.perf_counter() - written, "bytes": float(size)}
         )
+
+    def _drop_adapter(self) -> str | None:
+        """Forget the adapter being served (requests name the base model again) and remove its copy; its name."""
+        name, folder = self.adapter, self._adapter_dir
+        self.adapter = self._adapter_dir = None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        return name
 
     def _make_room(self, needed: int) -> None:
         """A scratch folder of our own in /dev/shm too small for the weights moves to the system's temp folder."""
@@ -580,6 +600,7 @@ class VllmServerEngine:
         self.scratch = Path(tempfile.mkdtemp(prefix="rlagent-weights-"))
 
     def close(self) -> None:
+        self._drop_adapter()
         if self.server is not None:
             self.server.close()
             self.server = None
