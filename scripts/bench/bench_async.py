@@ -12,12 +12,18 @@ Reported: the median step time over steps 2..N (step 1 is synchronous in both mo
 overlap with), the rollout and update phases, how long an async step waited for its batch, and the speedup.
 
     .venv/bin/python scripts/bench/bench_async.py [--engine vllm_server|hf] [--latency 0 1.0] [--steps 6]
+                                                  [--split-cores]
+
+--split-cores gives the engine and the trainer a core each (the vLLM server's threads bound to CPU 1, this process
+and its threads to CPU 0, one torch thread), as a GPU layout gives each side devices of its own; without it both
+share both cores, so in async mode they contend (and the OpenMP thread pools oversubscribe the cores).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -107,7 +113,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 1.0])
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--split-cores", action="store_true", help="engine on CPU 1, trainer on CPU 0")
     args = parser.parse_args()
+    if args.split_cores:
+        if args.engine != "vllm_server" or (os.cpu_count() or 1) < 2:
+            parser.error("--split-cores needs --engine vllm_server and two CPUs")
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = "1"  # the server this process starts
 
     import torch
     from transformers import AutoModelForCausalLM
@@ -120,6 +131,10 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-async-") as tmp:
         engine = build_engine(cfg, model_path, training=True, log_dir=Path(tmp) / "server-logs")
+        if args.split_cores:  # every thread of this process (and those it starts later) on CPU 0
+            torch.set_num_threads(1)
+            for task in os.listdir("/proc/self/task"):
+                os.sched_setaffinity(int(task), {0})
         try:
             for latency in args.latency:
                 for mode in ("sync", "async"):
@@ -127,7 +142,8 @@ def main() -> None:
                     print(json.dumps(results[-1]), flush=True)
         finally:
             engine.close()
-    print(f"\nengine {args.engine}, {args.steps} steps per run, medians of steps 2..{args.steps}\n")
+    cores = "engine on CPU 1, trainer on CPU 0" if args.split_cores else "engine and trainer share both CPUs"
+    print(f"\nengine {args.engine} ({cores}), {args.steps} steps per run, medians of steps 2..{args.steps}\n")
     print(
         "| env latency per step | mode | step (s) | rollout (s) | of it env (s) | update (s) | waited (s) | speedup |"
     )
