@@ -14,8 +14,8 @@ overlap with), the rollout and update phases, how long an async step waited for 
     .venv/bin/python scripts/bench/bench_async.py [--engine vllm_server|hf] [--latency 0 1.0] [--steps 6]
                                                   [--split-cores]
 
---split-cores gives the engine and the trainer a core each (the vLLM server's threads bound to CPU 1, this process
-and its threads to CPU 0, one torch thread), as a GPU layout gives each side devices of its own; without it both
+--split-cores gives the engine and the trainer a core each (the vLLM server's processes on CPU 1, this process and
+its threads on CPU 0, one torch thread), as a GPU layout gives each side devices of its own; without it both
 share both cores, so in async mode they contend (and the OpenMP thread pools oversubscribe the cores).
 """
 
@@ -119,6 +119,7 @@ def main() -> None:
         if args.engine != "vllm_server" or (os.cpu_count() or 1) < 2:
             parser.error("--split-cores needs --engine vllm_server and two CPUs")
         os.environ["VLLM_CPU_OMP_THREADS_BIND"] = "1"  # the server this process starts
+        os.sched_setaffinity(0, {1})  # its processes (API server, engine core, worker) inherit CPU 1
 
     import torch
     from transformers import AutoModelForCausalLM

@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench_lora_sync.py",
     "bench_retrieval.py",
     "bench_cpu_step.py",
+    "bench_async.py",
 ]
 
 
