@@ -45,9 +45,8 @@ class ExampleStream:
 
 @dataclass
 class Batch:
-    """One generation batch as the background thread played it."""
+    """One generation batch as the engine played it."""
 
-    index: int
     episodes: list[Episode]
     version: int
     """The optimizer step whose weights the engine held while the batch was played."""
@@ -73,9 +72,6 @@ class Prefetcher:
     def take(self, index: int) -> Future | None:
         """The batch submitted under `index` (removed from the queue), or None when it was never submitted."""
         return self._futures.pop(index, None)
-
-    def pending(self) -> list[int]:
-        return sorted(self._futures)
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:

@@ -90,6 +90,14 @@ def gpu_memory() -> dict[str, float]:
     return row
 
 
+def logprob_check(row: dict[str, Any], label: str) -> str:
+    """The step's engine/trainer check for a progress line: the mismatch, or, when every row it saw was sampled by
+    an older policy (asynchronous rollouts), the policy gap (that policy's drift, not the engine's error)."""
+    if "logprob_mismatch/max" not in row and "async/policy_gap_max" in row:
+        return f"policy gap {row['async/policy_gap_max']:.1e}"
+    return f"{label} {row.get('logprob_mismatch/max', 0.0):.1e}"
+
+
 class LiveView(TrainerCallback):
     """A rich progress bar over training steps with the latest reward, success and timings."""
 
@@ -104,12 +112,9 @@ class LiveView(TrainerCallback):
         row = self.metrics.last_row
         if not row:
             return
-        check = f"Δlogp {row.get('logprob_mismatch/max', 0):.1e}"
-        if "logprob_mismatch/max" not in row and "async/policy_gap_max" in row:  # stale rows only (async rollouts)
-            check = f"policy gap {row['async/policy_gap_max']:.1e}"
         status = (
             f"reward {row.get('train/reward', 0):.3f}  success {row.get('rollout/success', 0):.3f}  "
-            f"{check}  step {row.get('timing/step_s', 0):.1f}s"
+            f"{logprob_check(row, 'Δlogp')}  step {row.get('timing/step_s', 0):.1f}s"
         )
         self.progress.update(self.task, completed=state.global_step, status=status)
 
@@ -148,14 +153,10 @@ class PlainProgress(TrainerCallback):
         )
         if "timing/rollout_wait_s" in row:  # asynchronous: played ahead; how long this step waited for it
             phases += f"  waited {row['timing/rollout_wait_s']:.1f}s  staleness {row.get('async/staleness_max', 0):.0f}"
-        if "logprob_mismatch/max" in row or "async/policy_gap_max" not in row:
-            check = f"mismatch {row.get('logprob_mismatch/max', 0.0):.1e}"
-        else:  # every row was sampled by an older policy: its drift, not the engine's error
-            check = f"policy gap {row['async/policy_gap_max']:.1e}"
         self.write(
             f"step {step}/{self.total}  elapsed {_clock(elapsed)}  eta {_clock(eta)}  "
             f"reward {row.get('train/reward', 0.0):.3f}  success {row.get('rollout/success', 0.0):.3f}  "
-            f"{check}  {phases}"
+            f"{logprob_check(row, 'mismatch')}  {phases}"
         )
 
 

@@ -94,7 +94,7 @@ class AgentRollout:
             }
         for ep in episodes:
             ep.policy_version = version
-        return Batch(-1, episodes, version, timings)
+        return Batch(episodes, version, timings)
 
     def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, list]:
         rows = self.batch_rows
@@ -137,9 +137,7 @@ class AgentRollout:
     def _play(self, index: int) -> Batch:
         items = self._items(index)
         seed = self.seed * 1_000_003 + index * self.asynchronous.num_iterations  # the nominal step's seed
-        batch = self._episodes(items, seed, self.asynchronous.rank * len(items))
-        batch.index = index
-        return batch
+        return self._episodes(items, seed, self.asynchronous.rank * len(items))
 
     def _take(self, step: int, trainer: Any, rows: int) -> Batch:
         """The batch of this step: played ahead (waited for), or played now when there is none or it is older than

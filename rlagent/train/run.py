@@ -359,25 +359,22 @@ def train(
             err_console.print(line, highlight=False, soft_wrap=True, markup=False)
 
         def evaluate(step: int) -> None:
-            with agent.lock:  # between two batches played ahead (trainer.async_rollouts)
-                _evaluate(step)
-
-        def _evaluate(step: int) -> None:
-            agent.sync(trainer.model, step)
             what = "the base policy" if step == BASE_STEP else f"step {step}"
             if not live:
                 say(f"eval {cfg.task.eval_split} at {what}: up to {cfg.trainer.eval_limit} examples ...")
-            result = run_eval(
-                cfg,
-                run,
-                suite,
-                engine=engine,
-                split=cfg.task.eval_split,
-                limit=cfg.trainer.eval_limit,
-                tag=eval_tag(step),
-                step=step,
-                show_progress=False,
-            )
+            with agent.lock:  # between two batches played ahead (trainer.async_rollouts)
+                agent.sync(trainer.model, step)
+                result = run_eval(
+                    cfg,
+                    run,
+                    suite,
+                    engine=engine,
+                    split=cfg.task.eval_split,
+                    limit=cfg.trainer.eval_limit,
+                    tag=eval_tag(step),
+                    step=step,
+                    show_progress=False,
+                )
             row = {f"eval/{cfg.task.eval_split}/{k}": v for k, v in result.metrics.items()}
             run.metrics.append(step, row)
             if not live:

@@ -518,9 +518,7 @@ class VllmServerEngine:
         reset the prefix cache, remove the file."""
         assert self.server is not None and self.scratch is not None
         weights = list(weights)
-        previous = self._drop_adapter()  # full weights replace the base: an adapter on top would be stale
-        if previous is not None:
-            self.server.post("/v1/unload_lora_adapter", "weight push", json={"lora_name": previous})
+        self._drop_adapter(unload="weight push")  # full weights replace the base: an adapter on top would be stale
         self._make_room(sum(t.numel() * t.element_size() for _, t in weights))
         path = self.scratch / "policy.safetensors"
         started = time.perf_counter()
@@ -570,24 +568,22 @@ class VllmServerEngine:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        previous = self._drop_adapter()
+        self._drop_adapter(unload="adapter push (unloading the previous one)")
         self.adapter, self._adapter_dir = name, folder
-        if previous is not None:
-            self.server.post(
-                "/v1/unload_lora_adapter", "adapter push (unloading the previous one)", json={"lora_name": previous}
-            )
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
         self.pushes.append(
             {"write_s": written - started, "load_s": time.perf_counter() - written, "bytes": float(size)}
         )
 
-    def _drop_adapter(self) -> str | None:
-        """Forget the adapter being served (requests name the base model again) and remove its copy; its name."""
+    def _drop_adapter(self, unload: str | None = None) -> None:
+        """Forget the adapter being served (requests name the base model again), remove its copy and, with `unload`
+        (what the request is part of), have the server unload it."""
         name, folder = self.adapter, self._adapter_dir
         self.adapter = self._adapter_dir = None
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-        return name
+        if name is not None and unload is not None and self.server is not None:
+            self.server.post("/v1/unload_lora_adapter", unload, json={"lora_name": name})
 
     def _make_room(self, needed: int) -> None:
         """A scratch folder of our own in /dev/shm too small for the weights moves to the system's temp folder."""
