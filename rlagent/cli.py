@@ -190,9 +190,11 @@ def recipes_show(
 ) -> None:
     """Print a recipe's resolved configuration as YAML."""
     from rlagent.config.compose import compose_recipe, to_yaml
+    from rlagent.config.steps import derived_comment
 
     cfg, _ = compose_recipe([f"recipe={name}", *(overrides or [])])
     sys.stdout.write(to_yaml(cfg))
+    sys.stdout.write(derived_comment(cfg))
 
 
 @recipes_app.command("keys")

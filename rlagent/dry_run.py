@@ -12,12 +12,13 @@ from rich.text import Text
 
 from rlagent.config.compose import to_yaml
 from rlagent.config.schema import RecipeConfig
+from rlagent.config.steps import StepPlan
 from rlagent.errors import UserError
 from rlagent.models.merge import MERGED, is_adapter
 from rlagent.models.registry import PREPARED, is_prepared, resolve_model
 from rlagent.rollout.engines.factory import chat_template_override
 from rlagent.runs.rundir import eval_into_existing, planned_run_path
-from rlagent.tasks.base import TaskSuite
+from rlagent.tasks.base import TaskSuite, evaluation_examples
 from rlagent.ui import err_console, out_console
 
 
@@ -80,8 +81,9 @@ def report_train(cfg: RecipeConfig, suite: TaskSuite, train_examples: int, overr
     path = planned_run_path(cfg, "train")
     a, t = cfg.algorithm, cfg.trainer
     episodes = t.prompts_per_step * a.num_generations
+    plan = StepPlan.from_config(cfg, cfg.launcher.num_processes * cfg.launcher.num_machines)
     if t.eval_steps:
-        count = len(suite.examples(cfg.task.eval_split))
+        count = len(evaluation_examples(suite, cfg.task.eval_split))
         evals = f"{count} in {cfg.task.eval_split} ({min(count, t.eval_limit)} evaluated every {t.eval_steps} steps)"
     else:
         evals = "not used (trainer.eval_steps=0)"
@@ -102,6 +104,13 @@ def report_train(cfg: RecipeConfig, suite: TaskSuite, train_examples: int, overr
                 "tokens per step",
                 f"≤ {tokens:,} (episodes × rollout.max_episode_tokens {cfg.rollout.max_episode_tokens}"
                 ", prompts excluded)",
+            ),
+            ("generated batches", f"{plan.batches} (trainer.max_steps: a step is one generated batch)"),
+            (
+                "optimizer steps",
+                f"{plan.optimizer_steps_per_batch} per batch ({plan.minibatches} minibatch(es) of "
+                f"{plan.minibatch_size} episodes × {plan.epochs} epoch(s), algorithm.minibatch_size / num_iterations), "
+                f"{plan.optimizer_steps} in all",
             ),
             ("tokens in all", f"≤ {tokens * t.max_steps:,} over trainer.max_steps {t.max_steps}"),
         ],

@@ -41,9 +41,9 @@ def test_truncated_importance_weights():
     assert torch.allclose(weights, torch.tensor([[1.5, math.exp(-1.0), 1.0, 1.0]]))
     assert stats["clipped_share"] == pytest.approx(1 / 3)
     assert stats["weight_min"] == pytest.approx(math.exp(-1.0))
-    assert prefetch_depth(max_staleness=1, num_iterations=1) == 1
-    assert prefetch_depth(max_staleness=4, num_iterations=2) == 2
-    assert prefetch_depth(max_staleness=1, num_iterations=2) == 1
+    assert prefetch_depth(max_staleness=1, updates_per_batch=1) == 1
+    assert prefetch_depth(max_staleness=4, updates_per_batch=2) == 2
+    assert prefetch_depth(max_staleness=1, updates_per_batch=2) == 1
 
 
 def test_async_settings_are_checked_when_composed():

@@ -121,7 +121,14 @@ class AppWorldConfig:
         choices=("partial", "success"),
     )
     difficulties: list[int] = option(
-        help="Only tasks of these difficulties (1 to 3); empty: all. LOOP trains on [1, 2].", factory=list
+        help="Train only on tasks of these difficulties (1 to 3); empty: all. LOOP trains on [1, 2]. Filters the "
+        "training examples only: evaluations (`eval`, evaluations during training) use eval_difficulties.",
+        factory=list,
+    )
+    eval_difficulties: list[int] = option(
+        help="Evaluate only on tasks of these difficulties (1 to 3); empty: all, as LOOP and AppWorld report "
+        "dev and test_normal. Independent of difficulties (the training filter).",
+        factory=list,
     )
     max_observation_chars: int = option(
         12000,
@@ -263,7 +270,15 @@ class AlgorithmConfig:
     epsilon: float = option(0.2, help="Lower clipping range of the importance ratio.")
     epsilon_high: float | None = option(None, help="Upper clipping range (DAPO clip-higher); null = epsilon.")
     num_generations: int = option(4, help="Episodes per prompt (the group size).")
-    num_iterations: int = option(1, help="Policy updates per generated batch (mu).")
+    num_iterations: int = option(
+        1, help="Passes (epochs, PPO's mu) over each generated batch; each pass takes one optimizer step per minibatch."
+    )
+    minibatch_size: int = option(
+        0,
+        help="Episodes per optimizer step, over all training processes (PPO minibatch): each generated batch is split "
+        "into episodes / minibatch_size optimizer steps per pass; 0: the whole batch, one optimizer step per pass. "
+        "LOOP: 48 of 240 (5 per pass).",
+    )
     scale_rewards: str = option(
         "group",
         help="Divide advantages by the reward std of the group, the batch, or not at all.",
@@ -283,7 +298,11 @@ class AlgorithmConfig:
     filter_zero_variance_groups: bool = option(
         False, help="Drop groups whose episodes all got the same reward from the loss (DAPO)."
     )
-    mask_truncated_completions: bool = option(False, help="Exclude episodes that hit a length limit from the loss.")
+    mask_truncated_completions: bool = option(
+        False,
+        help="Exclude episodes that hit a length limit (the episode's own truncated flag: rollout.max_episode_tokens) "
+        "from the loss; an episode that stopped on a stop string or on end-of-turn stays in.",
+    )
 
 
 @dataclass
@@ -411,7 +430,12 @@ class WarmStartConfig:
 class TrainerConfig:
     """The training loop around TRL's GRPOTrainer."""
 
-    max_steps: int = option(10, help="Policy updates (optimizer steps) to run.")
+    max_steps: int = option(
+        10,
+        help="Training steps to run. A step is one generated batch (prompts_per_step x num_generations episodes) and "
+        "every optimizer step taken on it: (batch / algorithm.minibatch_size) x algorithm.num_iterations of them "
+        "(`--dry-run` shows both counts). eval_steps, save_steps, logging_steps and checkpoints/step-N count steps.",
+    )
     prompts_per_step: int = option(4, help="Distinct prompts per step; each gets num_generations episodes.")
     micro_batch_size: int = option(4, help="Episodes per forward/backward pass.")
     save_steps: int = option(0, help="Checkpoint every N steps (0: only at the end).")

@@ -53,6 +53,9 @@ def check_split(cfg: RecipeConfig, processes: int) -> None:
             f"whole groups of algorithm.num_generations={cfg.algorithm.num_generations}; make trainer.prompts_per_step "
             f"a multiple of {processes}"
         )
+    from rlagent.config.steps import StepPlan
+
+    StepPlan.from_config(cfg, processes)  # the minibatches split the batch and the processes too
 
 
 def mixed_precision(cfg: RecipeConfig) -> str:

@@ -102,25 +102,26 @@ def staleness_metrics(episodes: list[Episode], step: int) -> dict[str, float]:
     return {"async/staleness_mean": sum(lags) / len(lags), "async/staleness_max": float(max(lags))}
 
 
-def prefetch_depth(max_staleness: int, num_iterations: int) -> int:
-    """Batches generated ahead: each is num_iterations versions older when it trains than when it started, so only
-    max_staleness // num_iterations of them can still be fresh enough (at least one is always played ahead)."""
-    return max(1, max_staleness // num_iterations)
+def prefetch_depth(max_staleness: int, updates_per_batch: int) -> int:
+    """Batches generated ahead: each is updates_per_batch versions older when it trains than when it started, so only
+    max_staleness // updates_per_batch of them can still be fresh enough (at least one is always played ahead)."""
+    return max(1, max_staleness // updates_per_batch)
 
 
-def last_batch(max_steps: int, num_iterations: int) -> int:
+def last_batch(max_steps: int, updates_per_batch: int) -> int:
     """The index of the last generation batch a run of max_steps optimizer steps trains on."""
-    return (max_steps + num_iterations - 1) // num_iterations - 1
+    return (max_steps + updates_per_batch - 1) // updates_per_batch - 1
 
 
 def describe(settings: Any) -> str:
     """One line for the run's log: how far ahead the rollout plays."""
-    depth = prefetch_depth(settings.max_staleness, settings.num_iterations)
+    depth = prefetch_depth(settings.max_staleness, settings.updates_per_batch)
     line = f"async rollouts: {depth} batch(es) played ahead, episodes at most {settings.max_staleness} version(s) old"
-    if settings.num_iterations > settings.max_staleness:
+    if settings.updates_per_batch > settings.max_staleness:
         line += (
-            f"; with algorithm.num_iterations={settings.num_iterations} every batch played ahead is "
-            f"{settings.num_iterations} versions old and is regenerated: set trainer.max_staleness >= "
-            f"{settings.num_iterations}"
+            f"; with {settings.updates_per_batch} optimizer steps per batch (minibatches x algorithm.num_iterations) "
+            f"every batch played ahead is "
+            f"{settings.updates_per_batch} versions old and is regenerated: set trainer.max_staleness >= "
+            f"{settings.updates_per_batch}"
         )
     return line

@@ -10,6 +10,7 @@ from rich.progress import Progress
 from transformers import TrainerCallback
 
 from rlagent.runs.metrics_log import MetricsLog
+from rlagent.train.trl_seam import optimizer_steps_per_batch, training_step
 
 # TRL / transformers log keys worth keeping, renamed into rlagent's namespaces.
 _RENAMES = {
@@ -40,7 +41,8 @@ def rename(logs: dict[str, Any]) -> dict[str, Any]:
 
 
 class MetricsCallback(TrainerCallback):
-    """Append each logged step to metrics.jsonl, with wall-clock step time."""
+    """Append each logged step to metrics.jsonl, with wall-clock step time. A step is one generated batch and all the
+    optimizer steps taken on it (config/steps.py); TRL logs once per step (logging_steps is scaled to match)."""
 
     def __init__(self, log: MetricsLog):
         self.log = log
@@ -49,7 +51,8 @@ class MetricsCallback(TrainerCallback):
         self.last_row: dict[str, Any] = {}
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.step_started = time.perf_counter()
+        if state.global_step % optimizer_steps_per_batch(args) == 0:  # a generated batch starts
+            self.step_started = time.perf_counter()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.step_s = time.perf_counter() - self.step_started
@@ -67,11 +70,11 @@ class MetricsCallback(TrainerCallback):
         tokens = row.get("rollout/model_tokens", 0.0)
         gen = row.get("timing/rollout_generation_s", 0.0)
         if gen:
-            episodes = args.per_device_train_batch_size * args.gradient_accumulation_steps
+            episodes = args.per_device_train_batch_size * args.steps_per_generation
             row["rollout/tokens_per_s"] = tokens * episodes / gen
         row.update(gpu_memory())
         self.last_row = row
-        self.log.append(state.global_step, row)
+        self.log.append(training_step(args, state), row)
 
 
 def gpu_memory() -> dict[str, float]:
@@ -106,7 +109,7 @@ class LiveView(TrainerCallback):
         self.task = progress.add_task("train", total=total, status="starting")
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.progress.update(self.task, completed=state.global_step)
+        self.progress.update(self.task, completed=training_step(args, state))
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         row = self.metrics.last_row
@@ -116,7 +119,7 @@ class LiveView(TrainerCallback):
             f"reward {row.get('train/reward', 0):.3f}  success {row.get('rollout/success', 0):.3f}  "
             f"{logprob_check(row, 'Δlogp')}  step {row.get('timing/step_s', 0):.1f}s"
         )
-        self.progress.update(self.task, completed=state.global_step, status=status)
+        self.progress.update(self.task, completed=training_step(args, state), status=status)
 
 
 def _clock(seconds: float) -> str:
@@ -136,14 +139,16 @@ class PlainProgress(TrainerCallback):
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.started = time.perf_counter()
-        self.first_step = state.global_step
-        self.write(f"train: {self.total} steps, starting at step {state.global_step}")
+        self.first_step = step = training_step(args, state)
+        per_batch = optimizer_steps_per_batch(args)
+        detail = f" ({per_batch} optimizer steps each)" if per_batch > 1 else ""
+        self.write(f"train: {self.total} steps{detail}, starting at step {step}")
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         row = self.metrics.last_row
         if not row or not logs or "train_runtime" in logs:
             return
-        step = state.global_step
+        step = training_step(args, state)
         elapsed = time.perf_counter() - self.started
         done = max(1, step - (self.first_step or 0))
         eta = elapsed / done * (self.total - step)
@@ -161,7 +166,8 @@ class PlainProgress(TrainerCallback):
 
 
 class PeriodicEval(TrainerCallback):
-    """Evaluate on the eval split every `every` steps (and at step 0, before any update)."""
+    """Evaluate on the eval split every `every` steps (and at step 0, before any update); steps are generated batches,
+    so an evaluation runs after the last optimizer step of its batch."""
 
     def __init__(self, every: int, evaluate: Callable[[int], None], max_steps: int, at_start: bool):
         self.every, self.evaluate, self.max_steps, self.at_start = every, evaluate, max_steps, at_start
@@ -172,7 +178,9 @@ class PeriodicEval(TrainerCallback):
             self._run(0)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        step = state.global_step
+        if state.global_step % optimizer_steps_per_batch(args):
+            return  # inside a generated batch
+        step = training_step(args, state)
         if step % self.every == 0 or step == self.max_steps:
             self._run(step)
 

@@ -24,11 +24,12 @@ class AsyncSettings:
     """trainer.async_rollouts' settings as the rollout needs them."""
 
     max_staleness: int
-    num_iterations: int
+    updates_per_batch: int
+    """Optimizer steps (policy versions) per generated batch: minibatches x algorithm.num_iterations."""
     prompts_per_step: int
     """Prompts of one generation batch over all training processes."""
     max_steps: int
-    """No batch is played past the one the last optimizer step trains on."""
+    """Optimizer steps of the run: no batch is played past the one the last optimizer step trains on."""
     rank: int = 0
     processes: int = 1
 
@@ -136,7 +137,7 @@ class AgentRollout:
 
     def _play(self, index: int) -> Batch:
         items = self._items(index)
-        seed = self.seed * 1_000_003 + index * self.asynchronous.num_iterations  # the nominal step's seed
+        seed = self.seed * 1_000_003 + index * self.asynchronous.updates_per_batch  # the nominal step's seed
         return self._episodes(items, seed, self.asynchronous.rank * len(items))
 
     def _take(self, step: int, trainer: Any, rows: int) -> Batch:
@@ -144,7 +145,7 @@ class AgentRollout:
         max_staleness versions; the policy is pushed first. The next batches start once the trainer has scored
         this one (`play_ahead`), so a verifier never runs beside the environments of a batch being played."""
         settings = self.asynchronous
-        index = step // settings.num_iterations
+        index = step // settings.updates_per_batch
         future = self._prefetcher.take(index)
         started = time.perf_counter()
         batch = future.result() if future is not None else None
@@ -165,8 +166,8 @@ class AgentRollout:
         if self.asynchronous is None:
             return
         settings = self.asynchronous
-        last = last_batch(settings.max_steps, settings.num_iterations)
-        for ahead in range(1, prefetch_depth(settings.max_staleness, settings.num_iterations) + 1):
+        last = last_batch(settings.max_steps, settings.updates_per_batch)
+        for ahead in range(1, prefetch_depth(settings.max_staleness, settings.updates_per_batch) + 1):
             if self._index + ahead <= last:
                 self._prefetcher.submit(self._index + ahead)
 

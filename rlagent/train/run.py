@@ -11,6 +11,7 @@ from rich.table import Table
 
 from rlagent.config.compose import compose_recipe
 from rlagent.config.schema import RecipeConfig
+from rlagent.config.steps import StepPlan
 from rlagent.errors import NotBuiltError, RunFailed, UserError
 from rlagent.launch.commands import check_runnable, process_rank, world_size
 from rlagent.quiet import library_output
@@ -256,6 +257,90 @@ def _per_example(run: RunDir, split: str, step: int) -> dict[str, list[bool]] | 
     return json.loads(path.read_text()).get("per_example") or None
 
 
+def build_trainer(
+    cfg: RecipeConfig,
+    run: RunDir,
+    suite: TaskSuite,
+    examples: list[Example],
+    model_path: str,
+    engine: Any,
+    store: Any,
+    resume: bool = False,
+    metrics: Any = None,
+) -> Any:
+    """The agent loop on `engine`, its rollout and the AgentGRPOTrainer around them (what `train` runs, and what the
+    tests of the loss's inputs drive step by step). `metrics`: the metrics.jsonl callback, on rank 0 only."""
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from peft import LoraConfig
+    from transformers import AutoTokenizer
+
+    from rlagent.rollout.loop import AgentLoop, LoopSettings
+    from rlagent.train.algorithms import grpo_config
+    from rlagent.train.async_rollout import describe
+    from rlagent.train.rollout import AgentRollout, AsyncSettings, make_reward_func
+    from rlagent.train.trainer import AgentGRPOTrainer
+
+    main = process_rank() == 0
+    tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=cfg.model.trust_remote_code)
+    tokenizer.chat_template = engine.tokenizer.chat_template  # model.chat_template, when set
+    loop = AgentLoop(engine, suite, LoopSettings.from_config(cfg))
+    asynchronous = None
+    if cfg.trainer.async_rollouts:
+        plan = StepPlan.from_config(cfg, world_size())
+        asynchronous = AsyncSettings(
+            cfg.trainer.max_staleness,
+            plan.optimizer_steps_per_batch,
+            cfg.trainer.prompts_per_step,
+            plan.optimizer_steps,
+            rank=process_rank(),
+            processes=world_size(),
+        )
+        if main:
+            err_console.print(describe(asynchronous), highlight=False, soft_wrap=True, markup=False)
+    agent = AgentRollout(
+        loop,
+        examples,
+        run,
+        cfg.algorithm.num_generations,
+        cfg.seed,
+        synced_step=None if resume else 0,
+        asynchronous=asynchronous,
+    )
+    lora = cfg.model.lora
+    peft_config = (
+        LoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules),
+            task_type="CAUSAL_LM",
+        )
+        if lora.enabled
+        else None
+    )
+    try:
+        return AgentGRPOTrainer(
+            model=model_path,
+            reward_funcs=[make_reward_func(suite, agent.timings)],
+            args=grpo_config(cfg, run.checkpoints, run_name=run.path.name),
+            train_dataset=_dataset(suite, examples),
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=[metrics] if metrics is not None and main else [],
+            agent=agent,
+            algorithm=cfg.algorithm,
+            checkpoints=store,
+            check_logprobs=cfg.trainer.check_logprobs,
+            save_total_limit=cfg.trainer.save_total_limit,
+            errored_episodes=cfg.trainer.errored_episodes,
+            max_error_share=cfg.trainer.max_error_share,
+            importance_cap=importance_cap(cfg),
+        )
+    except BaseException:
+        agent.close()  # its background player, if any
+        raise
+
+
 def train(
     cfg: RecipeConfig, run: RunDir, suite: TaskSuite, examples: list[Example], model_path: str, engine: Any = None
 ) -> dict:
@@ -263,20 +348,13 @@ def train(
 
     An engine passed in is left open (its weights are those of the last rollout); one built here is closed.
     """
-    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    from peft import LoraConfig
-    from transformers import AutoTokenizer, PrinterCallback
+    from transformers import PrinterCallback
     from transformers.utils import logging as hf_logging
 
     from rlagent.evaluate.runner import run_eval
     from rlagent.rollout.engines.factory import build_engine
-    from rlagent.rollout.loop import AgentLoop, LoopSettings
-    from rlagent.train.algorithms import grpo_config
-    from rlagent.train.async_rollout import describe
     from rlagent.train.callbacks import LiveView, MetricsCallback, PeriodicEval, PlainProgress
     from rlagent.train.checkpoints import CheckpointStore
-    from rlagent.train.rollout import AgentRollout, AsyncSettings, make_reward_func
-    from rlagent.train.trainer import AgentGRPOTrainer
     from rlagent.train.warm_start import warm_start
 
     store = CheckpointStore(run.checkpoints)
@@ -296,60 +374,11 @@ def train(
     if own_engine:
         engine = build_engine(cfg, model_path, training=True, log_dir=run.path / "logs")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=cfg.model.trust_remote_code)
-        tokenizer.chat_template = engine.tokenizer.chat_template  # model.chat_template, when set
-        loop = AgentLoop(engine, suite, LoopSettings.from_config(cfg))
-        asynchronous = None
-        if cfg.trainer.async_rollouts:
-            asynchronous = AsyncSettings(
-                cfg.trainer.max_staleness,
-                cfg.algorithm.num_iterations,
-                cfg.trainer.prompts_per_step,
-                cfg.trainer.max_steps,
-                rank=process_rank(),
-                processes=world_size(),
-            )
-            if main:
-                err_console.print(describe(asynchronous), highlight=False, soft_wrap=True, markup=False)
-        agent = AgentRollout(
-            loop,
-            examples,
-            run,
-            cfg.algorithm.num_generations,
-            cfg.seed,
-            synced_step=None if resume_from else 0,
-            asynchronous=asynchronous,
-        )
-        lora = cfg.model.lora
-        peft_config = (
-            LoraConfig(
-                r=lora.r,
-                lora_alpha=lora.alpha,
-                lora_dropout=lora.dropout,
-                target_modules=list(lora.target_modules),
-                task_type="CAUSAL_LM",
-            )
-            if lora.enabled
-            else None
-        )
         metrics = MetricsCallback(run.metrics)
-        trainer = AgentGRPOTrainer(
-            model=model_path,
-            reward_funcs=[make_reward_func(suite, agent.timings)],
-            args=grpo_config(cfg, run.checkpoints, run_name=run.path.name),
-            train_dataset=_dataset(suite, examples),
-            processing_class=tokenizer,
-            peft_config=peft_config,
-            callbacks=[metrics] if main else [],
-            agent=agent,
-            algorithm=cfg.algorithm,
-            checkpoints=store,
-            check_logprobs=cfg.trainer.check_logprobs,
-            save_total_limit=cfg.trainer.save_total_limit,
-            errored_episodes=cfg.trainer.errored_episodes,
-            max_error_share=cfg.trainer.max_error_share,
-            importance_cap=importance_cap(cfg),
+        trainer = build_trainer(
+            cfg, run, suite, examples, model_path, engine, store, resume=resume_from is not None, metrics=metrics
         )
+        agent, loop, tokenizer = trainer.agent, trainer.agent.loop, trainer.processing_class
         trainer.remove_callback(PrinterCallback)
         place_sinks(trainer, run.path)
 
@@ -363,7 +392,8 @@ def train(
             if not live:
                 say(f"eval {cfg.task.eval_split} at {what}: up to {cfg.trainer.eval_limit} examples ...")
             with agent.lock:  # between two batches played ahead (trainer.async_rollouts)
-                agent.sync(trainer.model, step)
+                # the policy's version is TRL's optimizer step (a step here is a generated batch, several of them)
+                agent.sync(trainer.model, BASE_STEP if step == BASE_STEP else trainer.state.global_step)
                 result = run_eval(
                     cfg,
                     run,
@@ -418,7 +448,7 @@ def train(
             elif main:
                 trainer.add_callback(PlainProgress(metrics, cfg.trainer.max_steps, say))
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-        final_step = trainer.state.global_step
+        final_step = trainer.training_step_done
         latest = store.latest()
         if latest is None or latest.name != f"step-{final_step}":
             trainer._save_checkpoint(trainer.model, None)

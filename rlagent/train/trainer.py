@@ -16,6 +16,7 @@ from rlagent.train.async_rollout import staleness_metrics
 from rlagent.train.checkpoints import CheckpointStore
 from rlagent.train.rollout import AgentRollout
 from rlagent.train.sync import logprob_mismatch, truncated_importance_weights
+from rlagent.train.trl_seam import check_trl, optimizer_steps_per_batch, replace_metric
 
 
 def group_rewards(rewards: list[float], group: int) -> list[list[float]]:
@@ -29,6 +30,8 @@ class AgentGRPOTrainer(GRPOTrainer):
       rollout function only the prompts);
     - leave-one-out advantages (LOOP/RLOO): TRL's group-mean advantage scaled by G/(G-1);
     - zero-variance groups dropped from the loss (DAPO's filter);
+    - truncated episodes masked by the episode's own flag (`mask_truncated`), not TRL's last-token test, which calls
+      every turn that ended on a stop string truncated;
     - errored episodes (rollout/loop.py) dropped with their group or kept at reward 0 (`errored_episodes`), and the
       run stopped once more than `max_error_share` of its episodes errored;
     - per-step metrics: success, engine-vs-trainer logprob mismatch, timings;
@@ -51,6 +54,7 @@ class AgentGRPOTrainer(GRPOTrainer):
         importance_cap: float | None = None,
         **kwargs: Any,
     ):
+        check_trl()
         super().__init__(*args, rollout_func=agent, **kwargs)
         self.agent, self.algorithm, self.store = agent, algorithm, checkpoints
         self.check_logprobs, self.save_total_limit = check_logprobs, save_total_limit
@@ -63,6 +67,12 @@ class AgentGRPOTrainer(GRPOTrainer):
         self._loss_inputs: dict[str, Any] | None = None
         self._check_these = False
         self.single_process = self.accelerator.num_processes == 1
+        self.steps_per_batch = optimizer_steps_per_batch(self.args)
+
+    @property
+    def training_step_done(self) -> int:
+        """rlagent's steps (generated batches) done: TRL's global_step counts optimizer steps."""
+        return self.state.global_step // self.steps_per_batch
 
     def _record(self, name: str, value: float) -> None:
         self._metrics["train"][name].append(float(value))
@@ -80,6 +90,11 @@ class AgentGRPOTrainer(GRPOTrainer):
             lags = [step - (ep.policy_version if ep.policy_version is not None else step) for ep in episodes]
             output["policy_staleness"] = torch.tensor(lags, device=output["completion_mask"].device)
         rewards = [ep.reward for ep in episodes]
+        truncated = [ep.truncated for ep in episodes]
+        # TRL's clipped_ratio says "last token is not EOS"; rlagent's episodes know whether a length limit cut them
+        replace_metric(self, "completions/clipped_ratio", sum(truncated) / max(1, len(truncated)))
+        if self.algorithm.mask_truncated_completions:
+            self._mask_rows(output, [i for i, cut in enumerate(truncated) if cut])
         if self.algorithm.advantage_estimator == "leave_one_out":
             # r_i - mean_{j != i} r_j == G/(G-1) * (r_i - mean_j r_j); exact when scale_rewards=none.
             output["advantages"] = output["advantages"] * (group / (group - 1))
@@ -106,7 +121,7 @@ class AgentGRPOTrainer(GRPOTrainer):
         self._mismatch_due = self.check_logprobs
         for key, value in self.agent.timings.items():
             self._record(f"timing/{key}", value)
-        self.agent.save_rollouts(self.state.global_step + 1)
+        self.agent.save_rollouts(self.training_step_done + 1)
         self.agent.play_ahead()  # asynchronous rollouts: the next batch plays while this one trains
         return output
 
@@ -120,7 +135,7 @@ class AgentGRPOTrainer(GRPOTrainer):
             self.first_error = (ep.example.id, ep.error or ep.env_state.get("error") or "errored")
         share = self.episodes_errored / max(1, self.episodes_played)
         if share > self.max_error_share:
-            step = self.state.global_step + 1
+            step = self.training_step_done + 1
             self.agent.save_rollouts(step)  # the failing step's episodes, with their errors, for the post-mortem
             example, error = self.first_error or ("?", "errored")
             raise RunFailed(
@@ -159,12 +174,16 @@ class AgentGRPOTrainer(GRPOTrainer):
 
     def _drop_groups(self, output: dict[str, Any], drop: list[int], group: int) -> None:
         """Remove whole groups from the loss: zero their completion mask and recount the loss's tokens."""
-        if not drop:
+        self._mask_rows(output, [i for g in drop for i in range(g * group, (g + 1) * group)])
+
+    def _mask_rows(self, output: dict[str, Any], rows: list[int]) -> None:
+        """Remove episodes from the loss: zero their completion mask and recount the loss's tokens (the group's
+        baseline still counts their rewards, as DAPO's overlong masking does)."""
+        if not rows:
             return
         mask = output["completion_mask"]
         keep = torch.ones(mask.size(0), dtype=mask.dtype, device=mask.device)
-        for g in drop:
-            keep[g * group : (g + 1) * group] = 0
+        keep[rows] = 0
         output["completion_mask"] = mask * keep.unsqueeze(1)
         loss_mask = output["completion_mask"]
         if "tool_mask" in output:
@@ -266,7 +285,7 @@ class AgentGRPOTrainer(GRPOTrainer):
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         """Save into a staging folder with TRL/transformers, then commit it as checkpoints/step-N."""
-        step = self.state.global_step
+        step = self.training_step_done
         main = self.accelerator.is_main_process  # several processes: each stages its rng state, rank 0 the rest
         if main:
             self.store.clear_staging()  # a save killed mid-way (and resumed before it) must not leave files in it
@@ -276,7 +295,7 @@ class AgentGRPOTrainer(GRPOTrainer):
         try:
             super()._save_checkpoint(model, trial)
             self.accelerator.wait_for_everyone()
-            staged = Path(self.store.staging) / f"checkpoint-{step}"
+            staged = Path(self.store.staging) / f"checkpoint-{self.state.global_step}"
             if main:
                 self.store.commit(staged, step, {"metrics": dict(self.step_metrics)})
             self.accelerator.wait_for_everyone()  # no process reads checkpoints/ before the commit
