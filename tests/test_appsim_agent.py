@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
 import pytest
 
-from rlagent.config.schema import AppWorldConfig, TaskConfig
+from rlagent.config.schema import AppWorldConfig, RecipeConfig, TaskConfig
+from rlagent.evaluate import runner
 from rlagent.evaluate.metrics import aggregate
 from rlagent.rollout.loop import AgentLoop, LoopSettings, score_episodes
+from rlagent.runs.rundir import RunDir
 from rlagent.tasks.appworld.code import cut_output, extract_code
 from rlagent.tasks.appworld.prompt import EXAMPLE
 from rlagent.tasks.appworld.suite import AppWorldSuite
+from rlagent.tasks.base import evaluation_examples
 from rlagent.worlds.appsim.population import generate
 from rlagent.worlds.appsim.world import World
 from tests.appsim_policies import AppsimOracle, ClumsyCoder, SilentCoder
@@ -99,11 +106,64 @@ def test_worked_example_calls_real_apis_with_real_parameters():
     assert {"access_token", "tag", "page_index", "page_limit"} <= params
 
 
-@pytest.mark.parametrize("bad", [{"difficulties": [4]}])
+def difficulties(examples) -> set[int]:
+    return {ex.data["difficulty"] for ex in examples}
+
+
+def appworld_data(root: Path) -> AppWorldConfig:
+    """A real-AppWorld-shaped data folder (task metadata and a split file) holding dev tasks of difficulty 1-3."""
+    ids = [f"scenario{d}_{i}" for d in (1, 2, 3) for i in (1, 2)]
+    for task_id in ids:
+        truth = root / "data" / "tasks" / task_id / "ground_truth"
+        truth.mkdir(parents=True)
+        (truth / "metadata.json").write_text(json.dumps({"difficulty": int(task_id[8])}))
+    (root / "splits").mkdir()
+    (root / "splits" / "dev.txt").write_text("\n".join(ids) + "\n")
+    (root / "splits" / "train.txt").write_text("\n".join(ids) + "\n")
+    return AppWorldConfig(world="appworld", appworld_root=str(root), splits_dir=str(root / "splits"))
+
+
+@pytest.mark.parametrize("world", ["appsim", "appworld"])
+def test_the_training_difficulty_filter_leaves_evaluations_alone(world, tmp_path, monkeypatch):
+    """Issue 24: task.appworld.difficulties=[1,2] (LOOP's training set) filtered dev and test_normal too, so TGC and
+    SGC were computed on difficulty 1-2 only. It filters training examples; evaluations use eval_difficulties."""
+
+    base = appworld_data(tmp_path / "appworld") if world == "appworld" else AppWorldConfig()
+
+    def suite_with(**filters) -> AppWorldSuite:
+        cfg = TaskConfig(suite=world, dataset=world, source="synthetic", max_turns=3)
+        cfg.appworld = dataclasses.replace(base, **filters)
+        return AppWorldSuite(cfg)
+
+    everything = suite_with()
+    trains_on_easy = suite_with(difficulties=[1, 2])
+    assert difficulties(trains_on_easy.examples("train")) == {1, 2}
+    assert difficulties(everything.examples("dev")) == {1, 2, 3}
+    assert evaluation_examples(trains_on_easy, "dev") == everything.examples("dev")
+    hard_only = suite_with(difficulties=[1, 2], eval_difficulties=[3])
+    assert difficulties(evaluation_examples(hard_only, "dev")) == {3}
+    assert difficulties(hard_only.examples("train")) == {1, 2}
+
+    # `rlagent eval` and the evaluations during training (run_eval) play every difficulty
+    played = []
+
+    def record(self, items, seed=0, on_done=None, first_index=0):
+        played.extend(ex for ex, _ in items)
+        return []
+
+    monkeypatch.setattr(runner.AgentLoop, "run", record)
+    cfg = RecipeConfig(name="eval-filter")
+    run = RunDir(tmp_path / "run")
+    run.eval.mkdir(parents=True)
+    runner.run_eval(cfg, run, trains_on_easy, engine=SilentCoder(), split="dev", show_progress=False)
+    assert played == everything.examples("dev")
+
+
+@pytest.mark.parametrize("bad", [{"difficulties": [4]}, {"eval_difficulties": [0]}])
 def test_bad_settings_are_refused(bad):
     from rlagent.errors import UserError
 
-    with pytest.raises(UserError, match="difficulties"):
+    with pytest.raises(UserError, match=f"task.appworld.{next(iter(bad))} has"):
         make_suite(**bad)
 
 
@@ -134,7 +194,7 @@ def test_smoke_appsim_trains_through_the_sandbox_with_vllm_and_trl(tmp_path, tin
     status = json.loads((run_dir / "run.json").read_text())
     assert status["status"] == "completed" and status["steps"] == 2
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert all("rollout/tgc" in row and "rollout/code_error_rate" in row for row in rows)
+    assert all("rollout/tgc" in row and "rollout/executions" in row for row in rows)
     assert all(row["rollout/errored"] == 0.0 for row in rows)
     episodes = [json.loads(line) for line in (run_dir / "rollouts" / "step-000001.jsonl").read_text().splitlines()]
     assert episodes and all(ep["env_state"]["evaluation"]["num_tests"] >= 2 for ep in episodes)

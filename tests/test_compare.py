@@ -18,7 +18,7 @@ import yaml
 from rlagent.evaluate.metrics import wilson_interval
 from rlagent.runs.compare import compare_pairs, differing_keys, fmt, summary_rows, within_run_changes
 from rlagent.runs.load import load_run
-from rlagent.runs.stats import mcnemar_exact, paired_difference, unpaired_difference
+from rlagent.runs.stats import mcnemar_exact, paired_difference, unpaired_difference, unpaired_task_difference
 
 
 def make_run(
@@ -184,6 +184,43 @@ def test_noise_is_called_noise():
     assert mcnemar_exact(1, 0) == 1.0 and mcnemar_exact(10, 0) == pytest.approx(2 / 1024)
     assert unpaired_difference(0.30, 20, 0.35, 20).within_noise
     assert not unpaired_difference(0.10, 400, 0.30, 400).within_noise
+
+
+def test_unpaired_interval_counts_tasks_not_samples(tmp_path):
+    """Issue 24: runs without shared tasks were compared as if each of k samples of a task were an independent
+    trial (n = episodes), an interval too narrow by about sqrt(k) when a task's samples agree. The task is the unit."""
+    k = 5
+    a = make_run(tmp_path, "a", {f"a{i}": [i < 6] * k for i in range(20)})  # 6/20 tasks, every sample alike
+    b = make_run(tmp_path, "b", {f"b{i}": [i < 12] * k for i in range(20)})  # 12/20
+    (pair,) = compare_pairs([load_run(a), load_run(b)], "dev")
+    d, per_task = pair.difference, unpaired_difference(0.3, 20, 0.6, 20)  # 20 tasks a side, not 100 episodes
+    assert not d.paired and d.tasks == 20 and d.delta == pytest.approx(0.3)
+    assert (d.low, d.high, d.p_value) == pytest.approx((per_task.low, per_task.high, per_task.p_value))
+    by_episode = unpaired_difference(0.3, 100, 0.6, 100)
+    assert d.high - d.low > 2 * (by_episode.high - by_episode.low)
+    # samples that differ within a task: each task is one observation, its mean success
+    mixed = {"x1": [True, False], "x2": [True, True], "x3": [False, False], "x4": [False, True]}
+    other = {"y1": [True, True], "y2": [True, True], "y3": [False, True]}
+    diff = unpaired_task_difference(mixed, other)
+    means_a, means_b = [0.5, 1.0, 0.0, 0.5], [1.0, 1.0, 0.5]
+    var_a = sum((x - 0.5) ** 2 for x in means_a) / 4
+    var_b = sum((x - 2.5 / 3) ** 2 for x in means_b) / 3
+    se = (var_a / 4 + var_b / 3) ** 0.5
+    assert diff.delta == pytest.approx(2.5 / 3 - 0.5) and diff.tasks == 3
+    assert (diff.low, diff.high) == pytest.approx((diff.delta - 1.96 * se, diff.delta + 1.96 * se))
+
+
+def test_the_interval_shown_next_to_success_is_the_interval_of_success(tmp_path):
+    """Issue 24: with eval.num_samples > 1, `success` (the mean over every sample) was shown next to the interval of
+    `success_first`. Evaluation files written before the fix stored the first sample's interval as success_ci_*: it
+    is recomputed for `success` (tasks as the unit) unless one sample per task makes it the same number."""
+    outcomes = {t: [i < 6, True, True] for i, t in enumerate(TASKS)}  # first samples 6/20, all samples 46/60
+    (row,) = summary_rows([load_run(make_run(tmp_path, "k3", outcomes))], "dev")
+    assert row.metric("success") == pytest.approx(46 / 60) and row.final.metrics["success_first"] == 0.3
+    assert row.interval == pytest.approx(wilson_interval(46 / 60 * 20, 20))
+    assert row.final.interval[0] > 0.5  # not the first sample's (0.3) interval
+    one_sample = summary_rows([load_run(make_run(tmp_path, "k1", {t: [i < 6] for i, t in enumerate(TASKS)}))], "dev")
+    assert one_sample[0].interval == pytest.approx(wilson_interval(6, 20))  # as recorded
 
 
 def test_missing_and_partial_runs_are_skipped_with_a_warning(two_runs, tmp_path):

@@ -9,6 +9,7 @@ from rlagent.evaluate.table import metrics_table
 from rlagent.quiet import library_output
 from rlagent.rollout.engines.factory import chat_template_override, policy_path
 from rlagent.runs.rundir import open_for_eval
+from rlagent.tasks.base import evaluation_examples
 from rlagent.tasks.registry import build_suite
 from rlagent.ui import out_console
 
@@ -17,7 +18,7 @@ def eval_command(overrides: list[str], dry_run: bool = False) -> None:
     cfg, _ = compose_recipe(overrides)
     suite = build_suite(cfg.task)
     split = cfg.task.split or cfg.task.eval_split
-    examples = suite.examples(split)  # bad data paths fail here, before a run directory exists
+    examples = evaluation_examples(suite, split)  # bad data paths fail here, before a run directory exists
     if dry_run:
         from rlagent.dry_run import report_eval
 

@@ -11,13 +11,13 @@ from omegaconf import OmegaConf
 
 from rlagent.config.schema import RecipeConfig
 from rlagent.errors import UserError
-from rlagent.evaluate.metrics import aggregate
+from rlagent.evaluate.metrics import aggregate, metric_counts
 from rlagent.rollout.engines.factory import build_engine, policy_path
 from rlagent.rollout.episode import Episode
 from rlagent.rollout.loop import AgentLoop, LoopSettings, score_episodes
 from rlagent.runs.files import write_json_atomic, write_jsonl_atomic
 from rlagent.runs.rundir import RunDir
-from rlagent.tasks.base import TaskSuite
+from rlagent.tasks.base import TaskSuite, evaluation_examples
 from rlagent.ui import progress_bar
 
 
@@ -62,7 +62,7 @@ def run_eval(
     out_json, out_rollouts = run.eval / f"{name}.json", run.eval / f"{name}.rollouts.jsonl"
     if out_json.exists():
         raise UserError(f"{out_json} already exists; evaluate into another run.dir")
-    examples = suite.examples(split)
+    examples = evaluation_examples(suite, split)
     if limit:
         examples = examples[:limit]
     k, temperature = cfg.eval.num_samples, eval_temperature(cfg)
@@ -110,6 +110,8 @@ def run_eval(
                 "wall_s": metrics["wall_s"],
             },
             "per_example": per_example,
+            # how many episodes reported each per-episode metric: the denominator of its mean (docs/METRICS.md)
+            "metric_counts": metric_counts(ep.metrics for ep in episodes),
             "config": OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True),
         },
     )

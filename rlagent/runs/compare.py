@@ -8,7 +8,7 @@ from typing import Any
 
 from rlagent.runs.load import EvalRecord, RunRecord, flatten
 from rlagent.runs.progress import clock
-from rlagent.runs.stats import Difference, paired_difference, unpaired_difference
+from rlagent.runs.stats import Difference, paired_difference, unpaired_difference, unpaired_task_difference
 
 # Keys that always differ between runs and say nothing about the method.
 IGNORED_KEYS = ("run.dir", "run.root", "resume", "description")
@@ -207,12 +207,14 @@ def compare_pairs(runs: list[RunRecord], split: str | None) -> list[PairComparis
             shared = set(a.per_example) & set(b.per_example)
             if shared:
                 diff = paired_difference(a.per_example, b.per_example)
-            else:
+            elif a.per_example and b.per_example:  # the task is the unit, not each of its k samples
+                diff = unpaired_task_difference(a.per_example, b.per_example)
+            else:  # an evaluation file without per-task results: as many trials as tasks (conservative when k > 1)
                 diff = unpaired_difference(
                     a.metrics.get("success", 0.0),
-                    int(a.metrics.get("episodes", 0)),
+                    int(a.metrics.get("examples", 0)),
                     b.metrics.get("success", 0.0),
-                    int(b.metrics.get("episodes", 0)),
+                    int(b.metrics.get("examples", 0)),
                 )
             gained, lost = _flips(base, a, other, b)
             out.append(PairComparison(name, base.label, other.label, diff, gained, lost))

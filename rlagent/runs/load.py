@@ -29,11 +29,16 @@ class EvalRecord:
 
     @property
     def interval(self) -> tuple[float, float]:
-        """95% interval of the first-sample success: as the evaluation recorded it, else Wilson's."""
+        """95% interval of `success` (the mean over every sample), the number it is printed next to, with the task
+        as its unit: as the evaluation recorded it, else Wilson's over the tasks. Evaluations written before
+        `success_first_ci_*` existed stored the first sample's interval under `success_ci_*`: that one is used only
+        where it is the same number (one sample per task)."""
         m = self.metrics
-        if "success_ci_low" in m:
+        tasks = int(m.get("examples", 0))
+        one_sample = m.get("episodes", tasks) == tasks
+        if "success_ci_low" in m and ("success_first_ci_low" in m or one_sample):
             return m["success_ci_low"], m["success_ci_high"]
-        return wilson_interval(m.get("success_first", 0.0) * m.get("examples", 0), int(m.get("examples", 0)))
+        return wilson_interval(m.get("success", 0.0) * tasks, tasks)
 
     def transcript(self, example_id: str) -> dict[str, Any] | None:
         """The first recorded episode of an example, or None."""

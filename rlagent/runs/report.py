@@ -164,7 +164,8 @@ def render_report(
         "<h2>Differences against the first run</h2>",
         pairs_table(pairs) if pairs else "<p>Give two or more runs to compare.</p>",
         "<p class='noise'>Paired: bootstrap over shared tasks (95% CI) and McNemar's exact test on first samples; "
-        "unpaired: normal interval and two-proportion z-test. A CI containing 0 is within noise.</p>",
+        "unpaired: normal interval and z-test over tasks (each task once, with its mean over its samples). "
+        "A CI containing 0 is within noise.</p>",
         "<h2>Configuration keys that differ</h2>",
         diff_table if diffs else "<p>None.</p>",
         "<h2>Curves</h2>",

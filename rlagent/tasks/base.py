@@ -74,9 +74,19 @@ class TaskSuite(Protocol):
     name: str
     verifier: Verifier
 
-    def examples(self, split: str) -> list[Example]: ...
+    def examples(self, split: str) -> list[Example]:
+        """The examples of `split` a run trains on (a suite may also define `evaluation_examples(split)`, the
+        examples an evaluation plays, when its training filter must not apply to evaluations)."""
+        ...
 
     def make_env(self, example: Example) -> Environment: ...
+
+
+def evaluation_examples(suite: TaskSuite, split: str) -> list[Example]:
+    """The examples an evaluation of `split` plays: the suite's `evaluation_examples` where it has one (AppWorld's
+    training difficulty filter does not apply to evaluations), else its `examples`."""
+    own = getattr(suite, "evaluation_examples", None)
+    return own(split) if callable(own) else suite.examples(split)
 
 
 class Demonstrator(Protocol):

@@ -3,6 +3,10 @@
 Worlds: `inprocess` gives each episode its own in-process appsim service (its own sandboxed
 Python process); `appsim_servers` and `appworld` hold one server of a pool per episode, as AppWorld
 serves one task world per process.
+
+Difficulty filters: `task.appworld.difficulties` filters the examples a run trains on (`examples`, what the trainer
+asks for); evaluations ask for `evaluation_examples`, filtered by `task.appworld.eval_difficulties` (empty: every
+task of the split, as LOOP and AppWorld report dev and test_normal). appsim and real AppWorld share both paths.
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ class AppWorldSuite:
         self.name = cfg.suite
         self.verifier = AppWorldVerifier(cfg.appworld)
         self._lock = threading.Lock()
-        bad = [d for d in self.app_cfg.difficulties if d not in (1, 2, 3)]
-        if bad:
-            raise UserError(f"task.appworld.difficulties has {bad[0]}; allowed: 1, 2, 3")
+        for key in ("difficulties", "eval_difficulties"):
+            bad = [d for d in getattr(self.app_cfg, key) if d not in (1, 2, 3)]
+            if bad:
+                raise UserError(f"task.appworld.{key} has {bad[0]}; allowed: 1, 2, 3")
         timeout = self.app_cfg.sandbox.timeout_s
         if self.app_cfg.world != "inprocess" and self.app_cfg.request_timeout_s < timeout + 10:
             raise UserError(
@@ -47,21 +52,33 @@ class AppWorldSuite:
 
     # --- examples ---------------------------------------------------------------------------
     def examples(self, split: str) -> list[Example]:
+        """The examples a run trains on: `split`'s tasks of the difficulties in task.appworld.difficulties."""
+        return self._examples(split, "difficulties")
+
+    def evaluation_examples(self, split: str) -> list[Example]:
+        """The examples an evaluation plays: `split`'s tasks of the difficulties in task.appworld.eval_difficulties
+        (empty: all); the training filter does not apply."""
+        return self._examples(split, "eval_difficulties")
+
+    def _examples(self, split: str, key: str) -> list[Example]:
         if split not in SPLITS:
             raise UserError(f"split '{split}' of task.suite={self.name} does not exist; allowed: {', '.join(SPLITS)}")
+        wanted = tuple(getattr(self.app_cfg, key))
         found = self._appsim_examples(split) if self.name == "appsim" else self._appworld_examples(split)
+        if wanted:
+            found = [ex for ex in found if ex.data.get("difficulty") in wanted]
         if not found:
             raise UserError(
-                f"split '{split}' of task.suite={self.name} has no tasks of difficulty {self.app_cfg.difficulties}"
+                f"split '{split}' of task.suite={self.name} has no tasks of difficulty {list(wanted)} "
+                f"(task.appworld.{key})"
             )
         return found[: self.cfg.limit] if self.cfg.limit else found
 
     def _appsim_examples(self, split: str) -> list[Example]:
         from rlagent.worlds.appsim.tasks.catalog import spec, task_ids
 
-        wanted = tuple(self.app_cfg.difficulties) or None
         out = []
-        for task_id in task_ids(split, wanted):
+        for task_id in task_ids(split):
             s = spec(task_id)
             out.append(
                 Example(
@@ -103,8 +120,6 @@ class AppWorldSuite:
         for task_id in ids:
             meta = root / "data" / "tasks" / task_id / "ground_truth" / "metadata.json"
             difficulty = json.loads(meta.read_text()).get("difficulty") if meta.is_file() else None
-            if self.app_cfg.difficulties and difficulty not in self.app_cfg.difficulties:
-                continue
             out.append(
                 Example(
                     task_id, {"task_id": task_id, "scenario_id": task_id.rsplit("_", 1)[0], "difficulty": difficulty}
