@@ -76,6 +76,10 @@ class Instance:
     """Python code that solves the task through `apis` (the scripted oracle)."""
     expected_tables: set[str] = field(default_factory=set)
     answer: Any = None
+    near_misses: dict[str, str] = field(default_factory=dict)
+    """Reference wrong solutions, by what is wrong: the oracle with one input or step changed (wrong amount,
+    wrong recipient, a step repeated or left out, collateral damage). Each must fail the tests
+    (tests/test_appsim_near_miss.py), which is how a check that is too loose gets caught."""
 
 
 def normalize_answer(value: Any) -> Any:
@@ -115,9 +119,24 @@ def collateral_test(expected: set[str]) -> Test:
     )
 
 
-def no_deletions_test(tables: set[str]) -> Test:
+Editable = dict[str, Callable[[dict[str, Any]], bool]]
+"""'app.table' -> which existing records (judged by their values before the episode) the task may edit."""
+
+
+def kept_records_test(tables: set[str], editable: Editable | None = None, edits: str = "") -> Test:
+    """Collateral damage inside the changed tables: no existing record deleted, none edited but the task's own."""
     listed = ", ".join(sorted(tables)) or "none"
+    editable = editable or {}
+
+    def kept(o: Outcome) -> bool:
+        for table in tables:
+            may_edit = editable.get(table, lambda row: False)
+            if o.removed(table) or not all(may_edit(before) for before, _ in o.updated(table)):
+                return False
+        return True
+
     return Test(
-        f"no collateral damage: no existing record of the changed tables ({listed}) was deleted",
-        lambda o: not any(o.removed(t) for t in tables),
+        f"no collateral damage: no existing record of the changed tables ({listed}) was deleted, and none was "
+        f"edited except {edits or 'none'}",
+        kept,
     )
