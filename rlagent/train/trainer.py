@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from trl import GRPOTrainer
 
 from rlagent.config.schema import AlgorithmConfig
 from rlagent.errors import RunFailed
+from rlagent.evaluate.metrics import metric_means
 from rlagent.train.async_rollout import staleness_metrics
 from rlagent.train.checkpoints import CheckpointStore
 from rlagent.train.rollout import AgentRollout
@@ -192,12 +192,9 @@ class AgentGRPOTrainer(GRPOTrainer):
 
     def _record_episode_metrics(self, episodes: list, rewards: list[float], group: int) -> None:
         n = len(episodes) or 1
-        sums: dict[str, float] = defaultdict(float)
-        for ep in episodes:
-            for key, value in ep.metrics.items():
-                sums[key] += value
-        for key, value in sums.items():
-            self._record(f"rollout/{key}", value / n)
+        # each metric over the episodes that report it (tgc_difficulty_2 over difficulty-2 episodes), not over all
+        for key, value in metric_means(ep.metrics for ep in episodes).items():
+            self._record(f"rollout/{key}", value)
         self._record("rollout/success", sum(ep.success for ep in episodes) / n)
         self._record("rollout/env_tokens", sum(len(ep.mask) - sum(ep.mask) for ep in episodes))
         groups = group_rewards(rewards, group)
