@@ -19,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 from yaml import YAMLError
 
 from rlagent.config.schema import CONFIG_GROUPS, RecipeConfig
+from rlagent.config.steps import StepPlan
 from rlagent.errors import UserError, allowed_list, did_you_mean
 from rlagent.launch.commands import check_launcher
 
@@ -164,6 +165,7 @@ def check_consistency(cfg: RecipeConfig) -> None:
             f"trainer.prompts_per_step x algorithm.num_generations = {episodes} must be a multiple of "
             f"trainer.micro_batch_size={cfg.trainer.micro_batch_size}"
         )
+    StepPlan.from_config(cfg, cfg.launcher.num_processes * cfg.launcher.num_machines)  # minibatches divide the batch
     if cfg.algorithm.advantage_estimator == "leave_one_out" and cfg.algorithm.num_generations < 2:
         raise UserError("algorithm.advantage_estimator=leave_one_out needs algorithm.num_generations >= 2")
     if not 0.0 <= cfg.rollout.temperature <= 10.0:

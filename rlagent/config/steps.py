@@ -71,7 +71,7 @@ class StepPlan:
                 f"algorithm.minibatch_size={a.minibatch_size} must divide a step's {episodes} episodes "
                 f"(trainer.prompts_per_step x algorithm.num_generations); 0 takes the whole batch"
             )
-        if minibatch % (t.micro_batch_size * processes):
+        if a.minibatch_size and minibatch % (t.micro_batch_size * processes):  # whole batches: launch's check_split
             raise UserError(
                 f"algorithm.minibatch_size={minibatch} episodes do not split into {processes} process(es) x "
                 f"trainer.micro_batch_size={t.micro_batch_size}; change one of them"

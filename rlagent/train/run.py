@@ -18,7 +18,7 @@ from rlagent.quiet import library_output
 from rlagent.rollout.engines.factory import chat_template_override, policy_path
 from rlagent.runs.rundir import RunDir, open_run_dir
 from rlagent.runs.stats import paired_difference
-from rlagent.tasks.base import Example, TaskSuite
+from rlagent.tasks.base import Example, TaskSuite, evaluation_examples
 from rlagent.tasks.registry import build_suite
 from rlagent.train.checkpoints import CheckpointStore
 from rlagent.train.distributed import launched_overrides
@@ -134,7 +134,7 @@ def train_command(overrides: list[str], dry_run: bool = False) -> None:
     suite = build_suite(cfg.task)
     examples = suite.examples(cfg.task.split or "train")
     if cfg.trainer.eval_steps:
-        suite.examples(cfg.task.eval_split)
+        evaluation_examples(suite, cfg.task.eval_split)  # every difficulty: the training filter is not applied
     if cfg.trainer.warm_start.demos:
         check_oracle(suite, examples, cfg.task.dataset)
     if dry_run:  # the checks above, the model path's and run.dir's; no run directory, no weights loaded
