@@ -66,7 +66,8 @@ def test_async_settings_are_checked_when_composed():
 
 
 def rollout_versions(run) -> dict[int, list[int]]:
-    """Policy versions of the episodes each step trained on (rollouts/step-N.jsonl holds those of step N-1)."""
+    """Policy versions of the episodes each step trained on, by 0-based step (rollouts/step-N.jsonl holds step N-1's:
+    a step is a generated batch; versions count optimizer steps)."""
     out = {}
     for path in sorted(run.rollouts.glob("step-*.jsonl")):
         step = int(path.stem.split("-")[1]) - 1
@@ -117,26 +118,28 @@ def test_async_training_bounds_staleness_and_weighs_the_loss(tmp_path, tiny_path
 
 @pytest.mark.slow
 def test_batches_older_than_max_staleness_are_regenerated(tmp_path, tiny_path):
-    """num_iterations=2: two optimizer steps per batch, so a batch played ahead is two versions old when it trains;
-    with max_staleness=1 it is played again with the current weights, not trained on and not dropped."""
+    """num_iterations=2: two optimizer steps (policy versions) per generated batch, so a batch played ahead is two
+    versions old when it trains; with max_staleness=1 it is played again with the current weights, not trained on and
+    not dropped."""
     cfg, suite, run = letter_task_run(
-        tmp_path, "mu2", *ASYNC, "algorithm.num_iterations=2", "trainer.max_steps=4", "trainer.max_staleness=1"
+        tmp_path, "mu2", *ASYNC, "algorithm.num_iterations=2", "trainer.max_steps=2", "trainer.max_staleness=1"
     )
     train(cfg, run, suite, suite.examples("train"), tiny_path)
-    versions = rollout_versions(run)
-    assert sorted(versions) == [0, 2]  # a batch per two steps
-    assert set(versions[0]) == {0} and set(versions[2]) == {2}  # regenerated at step 2 with step 2's weights
-    rows = [r for r in train_rows(run) if "async/staleness_max" in r]  # the steps that generated
-    assert [r["step"] for r in rows] == [1, 3]
+    versions = rollout_versions(run)  # by step (generated batch), each trained with two optimizer steps
+    assert sorted(versions) == [0, 1]
+    assert set(versions[0]) == {0} and set(versions[1]) == {2}  # regenerated at optimizer step 2 with its weights
+    rows = [r for r in train_rows(run) if "async/staleness_max" in r]
+    assert [r["step"] for r in rows] == [1, 2]
     assert [r["async/staleness_max"] for r in rows] == [0.0, 0.0]
     assert [r["async/regenerated"] for r in rows] == [0, 8]
 
-    # resumed from the step-4 checkpoint: the stream goes on where it was (batch 2), played with step 4's weights
+    # resumed from the step-2 checkpoint (optimizer step 4): the stream goes on where it was (batch 2), played with
+    # optimizer step 4's weights
     cfg, suite, run = letter_task_run(
-        tmp_path, "mu2", *ASYNC, "algorithm.num_iterations=2", "trainer.max_steps=6", "resume=true"
+        tmp_path, "mu2", *ASYNC, "algorithm.num_iterations=2", "trainer.max_steps=3", "resume=true"
     )
     train(cfg, run, suite, suite.examples("train"), tiny_path)
-    assert rollout_versions(run)[4] == [4] * 8
+    assert rollout_versions(run)[2] == [4] * 8
     stream = ExampleStream([ex.id for ex in suite.examples("train")], cfg.trainer.prompts_per_step, cfg.seed)
-    played = [json.loads(line)["example_id"] for line in (run.rollouts / "step-000005.jsonl").read_text().splitlines()]
+    played = [json.loads(line)["example_id"] for line in (run.rollouts / "step-000003.jsonl").read_text().splitlines()]
     assert played == [i for i in stream.batch(2) for _ in range(4)]  # the batch played ahead: 2 prompts x 4 samples
