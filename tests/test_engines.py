@@ -10,12 +10,10 @@ from rlagent.rollout.engines.base import Sampling
 from rlagent.rollout.engines.hf import HFEngine
 from rlagent.train.sync import push_weights
 
+from .engines import REQUEST_TOLERANCE as LOGPROB_TOLERANCE
 from .engines import hf_logprobs, vllm_engine
 
 pytestmark = pytest.mark.slow
-
-# fp32 on CPU: vLLM's and transformers' kernels differ only in summation order.
-LOGPROB_TOLERANCE = 1e-3
 
 QUESTIONS = ["What is the capital of France?", "Name three primary colours.", "Who wrote Hamlet?"]
 
