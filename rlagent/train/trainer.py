@@ -200,6 +200,13 @@ class AgentGRPOTrainer(GRPOTrainer):
         groups = group_rewards(rewards, group)
         self._record("rollout/zero_variance_groups", sum(max(g) == min(g) for g in groups) / max(1, len(groups)))
 
+    def _get_grad_norm(self, model: Any, grad_norm: Any = None) -> Any:
+        """transformers logs the last optimizer step's gradient norm; a step here may hold several of them
+        (minibatches, epochs), so update/grad_norm_mean averages all of the step's (non-zero when any moved)."""
+        value = super()._get_grad_norm(model, grad_norm=grad_norm)
+        self._metrics["train"]["update/grad_norm_mean"].append(float(value.item() if hasattr(value, "item") else value))
+        return value
+
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:

@@ -14,6 +14,7 @@ What rlagent relies on (TRL 1.16):
 - `GRPOTrainer._get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, ...)`:
   returns (logprobs, entropies, ...) of the loss's forward pass.
 - `GRPOTrainer._save_checkpoint(self, model, trial)`: writes output_dir/checkpoint-<global_step>.
+- `Trainer._get_grad_norm(self, model, grad_norm)` (transformers): each optimizer step's gradient norm.
 - `GRPOTrainer._metrics["train"][name]`: a list per metric, averaged and cleared at each log.
 - `GRPOConfig.steps_per_generation`, `num_iterations`, `gradient_accumulation_steps`: one generation per
   steps_per_generation x num_iterations micro-batches, an optimizer step per gradient_accumulation_steps of them;
@@ -36,6 +37,7 @@ METHODS: dict[str, tuple[str, ...]] = {
     "_compute_loss": ("self", "model", "inputs"),
     "_get_per_token_logps_and_entropies": ("self", "model", "input_ids", "attention_mask", "logits_to_keep"),
     "_save_checkpoint": ("self", "model", "trial"),
+    "_get_grad_norm": ("self", "model", "grad_norm"),  # transformers.Trainer's
 }
 CONFIG_FIELDS = ("steps_per_generation", "generation_batch_size", "num_iterations", "mask_truncated_completions")
 
