@@ -104,6 +104,10 @@ def test_a_resumed_run_plays_the_prompts_of_an_uninterrupted_one(tmp_path, tiny_
     train(cfg, whole, suite, suite.examples("train"), tiny_path)
     cfg, suite, part = letter_task_run(tmp_path, "part", *once, "trainer.max_steps=1")
     train(cfg, part, suite, suite.examples("train"), tiny_path)
+    # resumed on another schedule (4 optimizer steps per step instead of 2): refused before anything runs
+    cfg, suite, other = letter_task_run(tmp_path, "part", *MINIBATCHES, "trainer.max_steps=2", "resume=true")
+    with pytest.raises(UserError, match="step-1 holds 2 optimizer steps, but this recipe takes 4 per step"):
+        train(cfg, other, suite, suite.examples("train"), tiny_path)
     cfg, suite, part = letter_task_run(tmp_path, "part", *once, "trainer.max_steps=2", "resume=true")
     train(cfg, part, suite, suite.examples("train"), tiny_path)
     for step in (1, 2):

@@ -257,6 +257,24 @@ def _per_example(run: RunDir, split: str, step: int) -> dict[str, list[bool]] | 
     return json.loads(path.read_text()).get("per_example") or None
 
 
+def check_resumable(cfg: RecipeConfig, checkpoint: Any, step: int) -> None:
+    """A checkpoint's optimizer steps must be its steps x the recipe's optimizer steps per step: a run saved before
+    steps counted generated batches (rlagent 0.2, num_iterations > 1), or resumed with another minibatch_size or
+    num_iterations, would otherwise continue on the wrong schedule."""
+    state_file = checkpoint / "trainer_state.json"
+    if not state_file.is_file():
+        return
+    done = json.loads(state_file.read_text()).get("global_step")
+    per_step = StepPlan.from_config(cfg, world_size()).optimizer_steps_per_batch
+    if done is not None and done != step * per_step:
+        raise UserError(
+            f"{checkpoint.name} holds {done} optimizer steps, but this recipe takes {per_step} per step "
+            f"({step} x {per_step} = {step * per_step}): resume with the algorithm.minibatch_size and "
+            f"algorithm.num_iterations it was trained with (runs saved before steps counted generated batches, "
+            f"rlagent 0.2, count optimizer steps)"
+        )
+
+
 def build_trainer(
     cfg: RecipeConfig,
     run: RunDir,
@@ -363,6 +381,8 @@ def train(
         # without a checkpoint everything from step 0 on is redone (the step-0 evaluation included); only the
         # base policy's evaluation (step -1) stays
         step = int(resume_from.name.split("-")[1]) if resume_from else BASE_STEP
+        if resume_from is not None:
+            check_resumable(cfg, resume_from, step)
         dropped = run.rewind(step)
         step = max(step, 0)
         err_console.print(f"resuming at step {step} (dropped {dropped} metric rows logged after it)")
