@@ -204,3 +204,22 @@ class SampleVerifier:
 
     def score(self, episode):
         return Score(reward=float(episode.sample == 0), success=episode.sample == 0, metrics={})
+
+
+def test_a_last_turn_cut_by_the_episode_budget_is_truncated(tmp_path, tiny_path):
+    """One turn allowed, 64 tokens per turn but 16 in the episode: every episode ends at max_turns with its only turn
+    cut by the episode budget, so each is truncated (and DAPO masks it), not only those whose next turn had no
+    budget left."""
+    output, episodes, trainer = loss_inputs(
+        tmp_path,
+        tiny_path,
+        "budget",
+        "algorithm=dapo",
+        "task.max_turns=1",
+        "rollout.max_new_tokens=64",
+        "rollout.max_episode_tokens=16",
+        table={0: TABLE[0], 1: [1.0, 0.0, 1.0, 0.0]},
+    )
+    assert [(ep.finish_reason, ep.truncated, sum(ep.mask)) for ep in episodes] == [("max_turns", True, 16)] * 8
+    assert int(loss_mask(output).sum()) == 0
+    assert trainer._metrics["train"]["completions/clipped_ratio"][-1] == 1.0

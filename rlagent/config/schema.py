@@ -497,9 +497,10 @@ class TrainerConfig:
     max_staleness: int = option(
         1,
         help="With async_rollouts: the most policy versions (optimizer steps) a batch may lag the policy when it "
-        "is taken for its first update (with algorithm.num_iterations > 1 its later passes lag further, as in "
-        "synchronous runs); older batches are regenerated with the current weights (counted in async/regenerated), "
-        "never dropped. max_staleness // num_iterations batches (at least one) are played ahead.",
+        "is taken for its first update (with several optimizer steps per step, minibatches x num_iterations, its "
+        "later ones lag further, as in synchronous runs); older batches are regenerated with the current weights "
+        "(counted in async/regenerated), never dropped. max_staleness // (optimizer steps per step) batches (at "
+        "least one) are played ahead.",
     )
     importance_sampling: str = option(
         "async",

@@ -370,11 +370,13 @@ class AgentLoop:
             self._finish(lv, "error")
             return False
         ep.turns.append(Turn(text, result.observation, result.malformed, result.tool_calls, gen.finish_reason))
+        # a last turn that the episode budget cut short (not only rollout.max_new_tokens) is a truncated episode too
+        cut = gen.finish_reason == "length" and self._budget(ep) <= 0
         if result.done:
-            self._finish(lv, "done")
+            self._finish(lv, "done", truncated=cut)
             return False
         if len(ep.turns) >= self.settings.max_turns:
-            self._finish(lv, "max_turns")
+            self._finish(lv, "max_turns", truncated=cut)
             return False
         message = {"role": lv.env.observation_role, "content": result.observation or ""}
         if lv.chat is not None:

@@ -266,13 +266,19 @@ def check_resumable(cfg: RecipeConfig, checkpoint: Any, step: int) -> None:
         return
     done = json.loads(state_file.read_text()).get("global_step")
     per_step = StepPlan.from_config(cfg, world_size()).optimizer_steps_per_batch
-    if done is not None and done != step * per_step:
+    if done is None or done == step * per_step:
+        return
+    if done == step:  # named by its optimizer steps: saved when a step was an optimizer step (rlagent 0.2)
         raise UserError(
-            f"{checkpoint.name} holds {done} optimizer steps, but this recipe takes {per_step} per step "
-            f"({step} x {per_step} = {step * per_step}): resume with the algorithm.minibatch_size and "
-            f"algorithm.num_iterations it was trained with (runs saved before steps counted generated batches, "
-            f"rlagent 0.2, count optimizer steps)"
+            f"{checkpoint.name} was saved when steps counted optimizer steps (rlagent 0.2) and this recipe takes "
+            f"{per_step} optimizer steps per step: it cannot be resumed on the same schedule; start a new run from it "
+            f"with checkpoint={checkpoint}"
         )
+    raise UserError(
+        f"{checkpoint.name} holds {done} optimizer steps, but this recipe takes {per_step} per step "
+        f"({step} x {per_step} = {step * per_step}): resume with the algorithm.minibatch_size and "
+        f"algorithm.num_iterations it was trained with"
+    )
 
 
 def build_trainer(

@@ -90,11 +90,8 @@ class AgentGRPOTrainer(GRPOTrainer):
             lags = [step - (ep.policy_version if ep.policy_version is not None else step) for ep in episodes]
             output["policy_staleness"] = torch.tensor(lags, device=output["completion_mask"].device)
         rewards = [ep.reward for ep in episodes]
-        truncated = [ep.truncated for ep in episodes]
-        # TRL's clipped_ratio says "last token is not EOS"; rlagent's episodes know whether a length limit cut them
-        replace_metric(self, "completions/clipped_ratio", sum(truncated) / max(1, len(truncated)))
         if self.algorithm.mask_truncated_completions:
-            self._mask_rows(output, [i for i, cut in enumerate(truncated) if cut])
+            self._mask_rows(output, [i for i, ep in enumerate(episodes) if ep.truncated])
         if self.algorithm.advantage_estimator == "leave_one_out":
             # r_i - mean_{j != i} r_j == G/(G-1) * (r_i - mean_j r_j); exact when scale_rewards=none.
             output["advantages"] = output["advantages"] * (group / (group - 1))
@@ -109,6 +106,9 @@ class AgentGRPOTrainer(GRPOTrainer):
             self._drop_groups(output, errored, group)
         episodes = self._whole_step(output, episodes)
         rewards = [ep.reward for ep in episodes]
+        # TRL's clipped_ratio says "the last token is not EOS" (every turn cut at a stop string); the episodes of the
+        # whole batch know whether a length limit cut them
+        replace_metric(self, "completions/clipped_ratio", sum(ep.truncated for ep in episodes) / max(1, len(episodes)))
         self._record("rollout/errored_groups", self._count_all(len(errored)))
         if self.agent.asynchronous is not None:
             for key, value in staleness_metrics(episodes, self.state.global_step).items():
@@ -244,8 +244,9 @@ class AgentGRPOTrainer(GRPOTrainer):
 
     def _weigh_advantages(self, trainer_logps: torch.Tensor, inputs: dict[str, Any]) -> None:
         """Truncated importance sampling: each token's advantage times min(pi_old / pi_engine, cap), pi_old being the
-        policy at the start of this update (TRL's old logprobs when it keeps them, num_iterations > 1; else this
-        pass's own, detached: every micro-batch of a step runs before its optimizer step). For GRPO's clipped loss
+        policy that sampled the batch as the trainer computes it (TRL's old logprobs, which it keeps whenever a batch
+        takes several optimizer steps: minibatches or num_iterations > 1; else this pass's own, detached: every
+        micro-batch of the batch runs before its one optimizer step). For GRPO's clipped loss
         (and cispo, sapo) a non-negative per-token factor on the advantage equals the same factor on the loss."""
         mask = inputs["completion_mask"]
         if "tool_mask" in inputs:
@@ -290,6 +291,8 @@ class AgentGRPOTrainer(GRPOTrainer):
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         """Save into a staging folder with TRL/transformers, then commit it as checkpoints/step-N."""
         step = self.training_step_done
+        if self.state.global_step % self.steps_per_batch:  # never: saves and stops fall on whole steps
+            raise RuntimeError(f"checkpoint inside step {step + 1} (optimizer step {self.state.global_step})")
         main = self.accelerator.is_main_process  # several processes: each stages its rng state, rank 0 the rest
         if main:
             self.store.clear_staging()  # a save killed mid-way (and resumed before it) must not leave files in it
