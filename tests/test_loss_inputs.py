@@ -45,6 +45,7 @@ def loss_inputs(tmp_path, tiny_path, name: str, *overrides: str, table=TABLE, ep
         "trainer.prompts_per_step=2",
         "algorithm.num_generations=4",
         "trainer.micro_batch_size=4",
+        "rollout.max_episode_tokens=4096",  # episodes end at task.max_turns, not truncated (unless a test says so)
         *overrides,
     )
     examples = suite.examples("train")
@@ -93,7 +94,14 @@ def by_hand(preset: str, rewards: list[float]) -> list[float]:
 
 @pytest.mark.parametrize("preset", ["grpo", "dr_grpo", "dapo", "gspo", "loop"])
 def test_advantages_per_preset_and_partial_group_drops(tmp_path, tiny_path, preset):
-    output, episodes, _ = loss_inputs(tmp_path, tiny_path, preset, f"algorithm={preset}", "algorithm.num_generations=4")
+    output, episodes, _ = loss_inputs(
+        tmp_path,
+        tiny_path,
+        preset,
+        f"algorithm={preset}",
+        "algorithm.num_generations=4",
+        "algorithm.dynamic_sampling=false",
+    )
     expected = by_hand(preset, TABLE[0]) + by_hand(preset, TABLE[1])
     got = output["advantages"].flatten().tolist()
     assert got == pytest.approx(expected, abs=1e-5), preset
@@ -135,7 +143,12 @@ def test_truncation_comes_from_the_episode_not_the_last_token(tmp_path, tiny_pat
         episodes[2].truncated, episodes[2].finish_reason = True, "max_tokens"
 
     output, episodes, trainer = loss_inputs(
-        tmp_path, tiny_path, "trunc", "algorithm=dapo", "rollout.max_episode_tokens=4096", episodes_hook=cut_one
+        tmp_path,
+        tiny_path,
+        "trunc",
+        "algorithm=dapo",
+        "algorithm.dynamic_sampling=false",
+        episodes_hook=cut_one,
     )
     assert [ep.finish_reason for ep in episodes if ep is not episodes[2]] == ["max_turns"] * 7
     ends_without_eos = [ep.completion_ids[-1] not in trainer.agent.loop.eos_ids for ep in episodes]

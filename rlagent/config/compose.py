@@ -153,6 +153,7 @@ def check_consistency(cfg: RecipeConfig) -> None:
         "rollout.max_episode_tokens": cfg.rollout.max_episode_tokens,
         "eval.num_samples": cfg.eval.num_samples,
         "task.search.top_k": cfg.task.search.top_k,
+        "algorithm.dynamic_sampling_rounds": cfg.algorithm.dynamic_sampling_rounds,
     }
     for key, value in positive.items():
         if value < 1:

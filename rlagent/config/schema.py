@@ -298,6 +298,15 @@ class AlgorithmConfig:
     filter_zero_variance_groups: bool = option(
         False, help="Drop groups whose episodes all got the same reward from the loss (DAPO)."
     )
+    dynamic_sampling: bool = option(
+        False,
+        help="DAPO's dynamic sampling: a group whose episodes all got the same reward (or with an errored episode) is "
+        "replaced by a fresh group of another training example, played with the same weights, until the step has "
+        "prompts_per_step groups with reward variance or dynamic_sampling_rounds extra rounds ran (dynamic/* metrics).",
+    )
+    dynamic_sampling_rounds: int = option(
+        2, help="With dynamic_sampling: extra generation rounds per step at most (each plays one group per empty slot)."
+    )
     mask_truncated_completions: bool = option(
         False,
         help="Exclude episodes that hit a length limit (the episode's own truncated flag: rollout.max_episode_tokens) "

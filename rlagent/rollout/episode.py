@@ -43,6 +43,8 @@ class Episode:
     reward: float = 0.0
     success: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
+    scored: bool = False
+    """The verifier has filled reward, success and metrics (score_episodes), e.g. during dynamic sampling."""
     text_tokens: int = 0
     """Tokens a text engine reported generating (token engines count `mask` instead)."""
     policy_version: int | None = None

@@ -425,6 +425,7 @@ def score_episodes(suite: TaskSuite, episodes: Sequence[Episode]) -> None:
             "model_tokens": float(ep.model_tokens),
             "errored": float(ep.errored),
         }
+        ep.scored = True
 
 
 def _finite(value: Any) -> bool:

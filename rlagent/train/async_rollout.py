@@ -51,6 +51,8 @@ class Batch:
     version: int
     """The optimizer step whose weights the engine held while the batch was played."""
     timings: dict[str, float]
+    dynamic: Any = None
+    """algorithm.dynamic_sampling's RefillStats for this batch (None when off)."""
 
 
 class Prefetcher:

@@ -34,7 +34,7 @@ def rename(logs: dict[str, Any]) -> dict[str, Any]:
         elif key.startswith(("clip_ratio", "completions/", "rewards/")):
             out[f"train/{key}"] = value
         elif key.startswith(
-            ("rollout/", "timing/", "logprob_mismatch/", "update/", "memory/", "async/", "importance/")
+            ("rollout/", "timing/", "logprob_mismatch/", "update/", "memory/", "async/", "importance/", "dynamic/")
         ):
             out[key] = value
     return out

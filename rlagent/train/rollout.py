@@ -16,6 +16,7 @@ from rlagent.runs.files import write_jsonl_atomic
 from rlagent.runs.rundir import RunDir
 from rlagent.tasks.base import Example, TaskSuite
 from rlagent.train.async_rollout import Batch, ExampleStream, Prefetcher, last_batch, prefetch_depth
+from rlagent.train.dynamic_sampling import RefillStats, refill
 from rlagent.train.sync import push_weights
 
 
@@ -54,6 +55,8 @@ class AgentRollout:
         seed: int,
         synced_step: int | None = 0,
         asynchronous: AsyncSettings | None = None,
+        suite: TaskSuite | None = None,
+        dynamic_rounds: int = 0,
     ):
         self.loop, self.run = loop, run
         self.engine = loop.engine
@@ -66,6 +69,9 @@ class AgentRollout:
         self.lock = threading.RLock()
         """Held while a batch is played, weights are pushed or an evaluation runs: one at a time on the engine."""
         self.asynchronous = asynchronous
+        self.suite, self.dynamic_rounds = suite, dynamic_rounds
+        """algorithm.dynamic_sampling: extra rounds that replace groups without reward variance (0: off)."""
+        self.dynamic_stats: RefillStats | None = None
         self.regenerated = 0
         self._index = 0
         self._prefetcher: Prefetcher | None = None
@@ -88,14 +94,41 @@ class AgentRollout:
             version = self.synced_step if self.synced_step is not None else -1
             started = time.perf_counter()
             episodes = self.loop.run(items, seed=seed, first_index=first_index)
-            timings = {
-                "rollout_s": time.perf_counter() - started,
-                "rollout_generation_s": self.loop.stats.generation_s,
-                "rollout_env_s": self.loop.stats.env_s,
-            }
+            timings = {"rollout_generation_s": self.loop.stats.generation_s, "rollout_env_s": self.loop.stats.env_s}
+            dynamic = None
+            if self.dynamic_rounds:
+                episodes, dynamic = self._refill(episodes, seed, first_index + len(items), timings)
+            timings["rollout_s"] = time.perf_counter() - started
         for ep in episodes:
             ep.policy_version = version
-        return Batch(episodes, version, timings)
+        return Batch(episodes, version, timings, dynamic)
+
+    def _refill(
+        self, episodes: list[Episode], seed: int, first_index: int, timings: dict[str, float]
+    ) -> tuple[list[Episode], RefillStats]:
+        """Dynamic sampling: score the batch here (the reward function then skips scored episodes) and replace its
+        groups without reward variance by fresh groups played with the same weights (train/dynamic_sampling.py)."""
+        from rlagent.rollout.loop import score_episodes
+
+        score_episodes(self.suite, episodes)
+
+        def play(items: list[tuple[Example, int]], round_: int) -> list[Episode]:
+            played = self.loop.run(items, seed=seed + 7919 * round_, first_index=first_index + 100_003 * (round_ - 1))
+            timings["rollout_generation_s"] += self.loop.stats.generation_s
+            timings["rollout_env_s"] += self.loop.stats.env_s
+            return played
+
+        episodes, stats = refill(
+            episodes,
+            self.num_generations,
+            play,
+            lambda played: score_episodes(self.suite, played),
+            list(self.examples.values()),
+            self.dynamic_rounds,
+            seed,
+        )
+        timings["dynamic_sampling_s"] = stats.seconds
+        return episodes, stats
 
     def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, list]:
         rows = self.batch_rows
@@ -113,6 +146,7 @@ class AgentRollout:
             first = trainer.accelerator.process_index * len(items)
             batch = self._episodes(items, self.seed * 1_000_003 + step, first)
         self.timings.update(batch.timings)
+        self.dynamic_stats = batch.dynamic
         self.last_episodes = episodes = batch.episodes
         # An episode that errored before its first token (e.g. the engine returned none) still takes one position
         # in TRL's tensors: an end-of-turn token under mask 0, outside the loss.
@@ -189,7 +223,7 @@ def make_reward_func(suite: TaskSuite, timings: dict[str, float]) -> Callable[..
         from rlagent.rollout.loop import score_episodes
 
         started = time.perf_counter()
-        score_episodes(suite, episode)
+        score_episodes(suite, [ep for ep in episode if not ep.scored])  # dynamic sampling scored its batch already
         timings["scoring_s"] = time.perf_counter() - started
         return [ep.reward for ep in episode]
 

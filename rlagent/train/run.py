@@ -329,6 +329,8 @@ def build_trainer(
         cfg.seed,
         synced_step=None if resume else 0,
         asynchronous=asynchronous,
+        suite=suite,
+        dynamic_rounds=cfg.algorithm.dynamic_sampling_rounds if cfg.algorithm.dynamic_sampling else 0,
     )
     lora = cfg.model.lora
     peft_config = (

@@ -110,6 +110,9 @@ class AgentGRPOTrainer(GRPOTrainer):
         # whole batch know whether a length limit cut them
         replace_metric(self, "completions/clipped_ratio", sum(ep.truncated for ep in episodes) / max(1, len(episodes)))
         self._record("rollout/errored_groups", self._count_all(len(errored)))
+        if self.agent.dynamic_stats is not None:  # algorithm.dynamic_sampling (train/dynamic_sampling.py)
+            for key, value in self.agent.dynamic_stats.metrics().items():
+                self._record(key, self._count_all(int(value)))
         if self.agent.asynchronous is not None:
             for key, value in staleness_metrics(episodes, self.state.global_step).items():
                 self._record(key, value)
