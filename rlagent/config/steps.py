@@ -52,14 +52,6 @@ class StepPlan:
         """Micro-batches of one generated batch in each process (TRL's steps_per_generation)."""
         return self.episodes_per_batch // (self.micro_batch_size * self.processes)
 
-    def describe(self) -> str:
-        """One line: how the batches become optimizer steps."""
-        return (
-            f"{self.batches} generated batches × {self.optimizer_steps_per_batch} optimizer steps each "
-            f"({self.minibatches} minibatch(es) of {self.minibatch_size} episodes × {self.epochs} epoch(s)) = "
-            f"{self.optimizer_steps} optimizer steps"
-        )
-
     @classmethod
     def from_config(cls, cfg: RecipeConfig, processes: int = 1) -> StepPlan:
         """The plan of `cfg` over `processes` training processes; a UserError names what does not divide."""

@@ -16,7 +16,7 @@ from rlagent.train.async_rollout import staleness_metrics
 from rlagent.train.checkpoints import CheckpointStore
 from rlagent.train.rollout import AgentRollout
 from rlagent.train.sync import logprob_mismatch, truncated_importance_weights
-from rlagent.train.trl_seam import check_trl, optimizer_steps_per_batch, replace_metric
+from rlagent.train.trl_seam import check_trl, optimizer_steps_per_batch, replace_metric, training_step
 
 
 def group_rewards(rewards: list[float], group: int) -> list[list[float]]:
@@ -72,7 +72,7 @@ class AgentGRPOTrainer(GRPOTrainer):
     @property
     def training_step_done(self) -> int:
         """rlagent's steps (generated batches) done: TRL's global_step counts optimizer steps."""
-        return self.state.global_step // self.steps_per_batch
+        return training_step(self.args, self.state)
 
     def _record(self, name: str, value: float) -> None:
         self._metrics["train"][name].append(float(value))
